@@ -1,0 +1,152 @@
+"""Core performance targets, measured as ratios in one process on this machine's CPU.
+
+1. SAP-100 forward / dense forward: hybridized ResNet-20, batch 128.  Target <= 2.0.
+2. FGSM with 100 MC samples on SAP-100 / (100 x dense forward+backward), batch 128.  Target <= 1.5.
+
+Both models are the same ResNet-20 (``defend(net, 'sap')`` shares the dense model's weights).
+Its BatchNorm statistics are first set by train-mode passes over random images so that the
+activation maps have a realistic share of zeros (the sampler's work depends on it); the
+weights are the initial ones (the timing does not depend on them). Timings alternate between
+the two models and the ratio uses medians, which keeps a noisy shared CPU from biasing it.
+
+Threads: MXNet 1.9.1 runs each CPU operator on one OpenMP thread unless OMP_NUM_THREADS is set;
+``import sap_mx`` sets it to the core count when it comes first (the project's default). Both
+configurations are measured, each in its own process: ``omp_all_cores`` (the project default:
+MXNet and the SAP operator on every core) and ``mxnet_default`` (OMP_NUM_THREADS unset, MXNet
+imported first: MXNet operators on one thread, the SAP operator still on every core).
+
+Run: ``python benchmarks/bench_core.py [--quick] [--out results/bench/core.csv]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mxnet as mx  # first, so that the parent's environment decides MXNet's threads
+import numpy as np
+
+import sap_mx
+from sap_mx import ops
+from sap_mx.attacks import fgsm, input_gradient
+from sap_mx.models import initialize, resnet20
+from sap_mx.results import provenance, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 128
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    out = fn()
+    (out[0] if isinstance(out, (list, tuple)) else out).wait_to_read()
+    return time.perf_counter() - start
+
+
+def build(seed: int = 0):
+    mx.random.seed(seed)
+    np.random.seed(seed)
+    dense = resnet20()
+    initialize(dense, seed=seed)
+    dense.hybridize(static_alloc=True, static_shape=True)
+    with mx.autograd.train_mode():  # BatchNorm statistics from random images
+        for _ in range(20):
+            dense(mx.nd.random.uniform(0, 255, (BATCH, 3, 32, 32)))
+    x = mx.nd.random.uniform(0, 255, (BATCH, 3, 32, 32))
+    y = mx.nd.array(np.random.randint(0, 10, BATCH))
+    return dense, x, y
+
+
+def forward_ratio(dense, sap, x, reps: int):
+    for net in (dense, sap):
+        for _ in range(3):
+            net(x).wait_to_read()
+    t_dense, t_sap = [], []
+    for _ in range(reps):
+        t_dense.append(timed(lambda: dense(x)))
+        t_sap.append(timed(lambda: sap(x)))
+    return statistics.median(t_sap) / statistics.median(t_dense), t_dense, t_sap
+
+
+def fgsm_ratio(dense, sap, x, y, mc: int, reps: int):
+    grad = lambda: input_gradient(dense, x, y, mc_samples=1)  # noqa: E731
+    for _ in range(3):
+        grad().wait_to_read()
+    fgsm(sap, x, y, 2.0, mc_samples=min(mc, 8)).wait_to_read()  # warm the SAP graphs
+    t_dense, t_fgsm = [], []
+    for _ in range(reps):
+        t_dense += [timed(grad) for _ in range(3)]
+        t_fgsm.append(timed(lambda: fgsm(sap, x, y, 2.0, mc_samples=mc)))
+        t_dense += [timed(grad) for _ in range(3)]
+    unit = statistics.median(t_dense)
+    return statistics.median(t_fgsm) / (mc * unit), t_dense, t_fgsm
+
+
+def measure(quick: bool) -> list[dict]:
+    """Both ratios in this process; returns CSV rows without provenance."""
+    reps_fwd, reps_fgsm, mc = (10, 1, 20) if quick else (30, 2, 100)
+    dense, x, y = build()
+    backend = ops.backend()
+    sap = sap_mx.defend(dense, "sap", frac=1.0)
+    r_fwd, td, ts = forward_ratio(dense, sap, x, reps_fwd)
+    r_fgsm, tg, tf = fgsm_ratio(dense, sap, x, y, mc, reps_fgsm)
+    common = {"batch": BATCH, "sap_backend": backend,
+              "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset")}
+    return [
+        {"metric": "sap100_forward_over_dense_forward", "value": round(r_fwd, 3), "target": 2.0,
+         "met": r_fwd <= 2.0, "reps": reps_fwd,
+         "detail": f"median dense {statistics.median(td) * 1e3:.1f} ms; "
+                   f"median SAP-100 {statistics.median(ts) * 1e3:.1f} ms", **common},
+        {"metric": f"fgsm_mc{mc}_sap100_over_{mc}x_dense_fwd_bwd", "value": round(r_fgsm, 3),
+         "target": 1.5, "met": r_fgsm <= 1.5, "reps": reps_fgsm,
+         "detail": f"median dense fwd+bwd {statistics.median(tg) * 1e3:.1f} ms; "
+                   f"median FGSM {statistics.median(tf):.2f} s", **common},
+    ]
+
+
+CONFIGS = {  # name -> environment changes for the measuring process
+    "omp_all_cores": {"OMP_NUM_THREADS": str(os.cpu_count() or 1)},
+    "mxnet_default": {"OMP_NUM_THREADS": None},
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 MC samples")
+    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "core.csv"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.quick)))
+        return 0
+
+    rows, meta = [], provenance()
+    for name, changes in CONFIGS.items():
+        env = dict(os.environ)
+        for key, value in changes.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        cmd = [sys.executable, __file__, "--child"] + (["--quick"] if args.quick else [])
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr[-3000:], file=sys.stderr)
+            return 2
+        for row in json.loads(done.stdout.strip().splitlines()[-1]):
+            row = {"config": name, **row, "mode": "quick" if args.quick else "full", **meta}
+            rows.append(row)
+            print(f"{name:14s} {row['metric']:44s} {row['value']:6.2f}  target <= {row['target']}"
+                  f"  {'met' if row['met'] else 'NOT met'}   ({row['detail']})", flush=True)
+    path = write_csv(args.out, rows)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

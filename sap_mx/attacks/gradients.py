@@ -1,0 +1,143 @@
+"""Input gradients of a (possibly stochastic) model, averaged over Monte Carlo passes.
+
+This is the one place in the project that estimates E_p[grad_x J(M_p(theta), x, y)] (section 3.2
+of the paper): ``mc_samples`` stochastic forward/backward passes, the per-pass input gradients
+of the softmax cross-entropy averaged. Every attack calls it.
+
+Gradients are those of the model in inference mode (BatchNorm on its running statistics,
+Gluon Dropout off). MXNet 1.9.1's CPU build needs care here; measured and kept as tests in
+``tests/test_attacks.py``:
+
+* under ``autograd.record(train_mode=False)`` a plain ``backward()`` runs in *training* mode and
+  differentiates BatchNorm as if it used batch statistics (relative error ~5 on one BatchNorm);
+* ``backward(train_mode=False)`` fixes BatchNorm but not max pooling: oneDNN's inference-mode
+  pooling keeps no workspace and its backward routes gradients to the wrong inputs; it is also
+  ~6x slower for ResNet-20 (a reference BatchNorm backward).
+
+So gradients are taken on a *gradient view* of the model: a parameter-sharing copy in which every
+BatchNorm has ``use_global_stats=True`` (inference arithmetic in any mode) and every Gluon
+``Dropout`` has rate 0 (what it is at inference), run with ``train_mode=True`` forward and
+backward. Its output is the inference-mode output and its gradient matches finite differences.
+A traced graph that still holds an operator behaving differently in training (functional
+``F.Dropout``/``F.BatchNorm`` and the others in ``_MODE_DEPENDENT``) is refused with a
+ValueError; a model that cannot be traced (plain ``Block``s) is used with a one-time warning.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+import weakref
+
+import mxnet as mx
+from mxnet.gluon import Block, HybridBlock, nn
+from mxnet.gluon.nn.basic_layers import _BatchNorm
+
+from .._checks import count_at_least_one
+from ..blocks import clone, walk
+from ..mc import copies_per_pass, tile
+from ..predict import as_batch
+
+__all__ = ["input_gradient", "gradient_view", "LOSSES"]
+
+
+def _softmax_ce(logits, labels):
+    """Per-example softmax cross-entropy; labels are class indices."""
+    return -mx.nd.pick(mx.nd.log_softmax(logits, axis=-1), labels, axis=-1)
+
+
+LOSSES = {"ce": _softmax_ce}
+
+# operators whose forward or backward depends on the training flag, with the attribute values for
+# which they do not
+_MODE_DEPENDENT = {
+    "BatchNorm": lambda a: a.get("use_global_stats") == "True",
+    "BatchNorm_v1": lambda a: a.get("use_global_stats") == "True",
+    "_contrib_BatchNormWithReLU": lambda a: a.get("use_global_stats") == "True",
+    "_contrib_SyncBatchNorm": lambda a: a.get("use_global_stats") == "True",
+    "Dropout": lambda a: a.get("mode") == "always",
+    "RNN": lambda a: float(a.get("p", "0")) == 0.0,
+    "LeakyReLU": lambda a: a.get("act_type", "leaky") != "rrelu",
+}
+
+_views: "weakref.WeakKeyDictionary[Block, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _freeze_mode(original, dup):
+    if isinstance(dup, _BatchNorm):
+        dup._kwargs = dict(dup._kwargs, use_global_stats=True)
+    elif isinstance(dup, nn.Dropout):
+        dup._rate = 0.0
+    return dup
+
+
+def _mode_dependent_ops(view: HybridBlock) -> list[str] | None:
+    """Operators of the traced view whose behaviour still depends on the training flag (None if
+    the view cannot be traced symbolically)."""
+    try:
+        graph = json.loads(view(mx.sym.var("data")).tojson())
+    except Exception:  # noqa: BLE001 - any tracing failure means "cannot check"
+        return None
+    return sorted({node["op"] for node in graph["nodes"]
+                   if node["op"] in _MODE_DEPENDENT
+                   and not _MODE_DEPENDENT[node["op"]](node.get("attrs", {}))})
+
+
+def gradient_view(net: Block) -> Block:
+    """The gradient view of ``net`` (see the module docstring), cached per model and
+    hybridization state."""
+    key = (getattr(net, "_active", False), tuple(getattr(net, "_flags", ())))
+    cached = _views.get(net)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    view = clone(net, _freeze_mode)
+    left = _mode_dependent_ops(view) if all(isinstance(b, HybridBlock) for b in walk(net)) else None
+    if left:
+        raise ValueError(f"{type(net).__name__} applies {', '.join(left)} in a training-"
+                         "dependent mode outside Gluon blocks; inference-mode gradients need "
+                         "nn.BatchNorm/nn.Dropout blocks (or use_global_stats / mode='always')")
+    if left is None:
+        warnings.warn(f"{type(net).__name__} cannot be traced: sap_mx cannot check it for "
+                      "functional BatchNorm/Dropout, whose gradients would be training-mode ones",
+                      RuntimeWarning, stacklevel=3)
+    _views[net] = (key, view)
+    return view
+
+
+def input_gradient(net: Block, x, y, *, mc_samples: int = 1, loss: str = "ce",
+                   max_rows: int | None = None) -> mx.nd.NDArray:
+    """Mean over ``mc_samples`` stochastic passes of d loss(net(x), y) / dx, per example.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.Block
+        Returns logits; evaluated with BatchNorm in inference mode.
+    x : NDArray or array-like, shape (N, ...)
+    y : NDArray or array-like of int, shape (N,)
+        True labels.
+    mc_samples : int, keyword-only, default 1
+        Passes averaged (the paper's MC estimate uses 100). With 1 on a deterministic model this
+        is the plain gradient.
+    loss : str, keyword-only, default 'ce'
+        A key of ``LOSSES`` (softmax cross-entropy).
+    max_rows : int, keyword-only, optional
+        Rows per pass when Monte Carlo copies are stacked (see ``sap_mx.mc``).
+    """
+    mc_samples = count_at_least_one("mc_samples", mc_samples)
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(sorted(LOSSES))}")
+    loss_fn = LOSSES[loss]
+    x = as_batch(x)
+    labels = as_batch(y, ctx=x.context)
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape ({x.shape[0]},), got {labels.shape}")
+    view = gradient_view(net)
+    b = x.shape[0]
+    total = mx.nd.zeros_like(x)
+    for copies in copies_per_pass(net, b, mc_samples, max_rows):
+        xt = tile(x, copies).copy()
+        xt.attach_grad()
+        with mx.autograd.record(train_mode=True):  # safe on the view, see the module docstring
+            objective = loss_fn(view(xt), tile(labels, copies)).sum()
+        objective.backward(train_mode=True)
+        total += xt.grad.reshape((copies, b) + x.shape[1:]).sum(axis=0)
+    return total / mc_samples

@@ -1,0 +1,34 @@
+"""Models with every ReLU as an ``nn.Activation('relu')`` block, and a name -> constructor
+registry (``get_model``) that other parts of the project extend with ``register_model``."""
+from __future__ import annotations
+
+from typing import Callable
+
+import mxnet as mx
+from mxnet.gluon import Block
+
+from .cifar_resnet import CIFARResNetPreAct, authors_initializer, resnet20
+
+__all__ = ["resnet20", "CIFARResNetPreAct", "get_model", "register_model", "MODELS",
+           "initialize"]
+
+MODELS: dict[str, Callable[..., Block]] = {"resnet20": resnet20}
+
+
+def register_model(name: str, constructor: Callable[..., Block]) -> None:
+    MODELS[name] = constructor
+
+
+def get_model(name: str, **kwargs) -> Block:
+    """Build the model registered as ``name`` (uninitialised)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
+    return MODELS[name](**kwargs)
+
+
+def initialize(net: Block, ctx=None, seed: int | None = None) -> Block:
+    """Initialise ``net`` with the authors' Xavier(gaussian, in, 2) (optionally seeding MXNet)."""
+    if seed is not None:
+        mx.random.seed(seed)
+    net.initialize(authors_initializer(), ctx=ctx or mx.cpu(), force_reinit=True)
+    return net

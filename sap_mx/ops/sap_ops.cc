@@ -1,0 +1,610 @@
+// sap_mx native operators, loaded into MXNet through its external-operator library interface
+// (include/mxnet/lib_api.h, shipped in the mxnet 1.9.1 wheel).
+//
+// Operator `sapmx_sap` (inputs: data; outputs: out, mask; attributes: frac, independent, relu)
+//   Stochastic Activation Pruning, Algorithm 1 of Dhillon et al. (ICLR 2018), applied per example
+//   (row = everything but the first axis, a = number of entries in a row):
+//     p_j = |h_j| / sum_k |h_k|,  r = max(1, int(frac * a)) draws with replacement from p,
+//     mask_j = 1 / (1 - (1 - p_j)^r) if j was drawn at least once, else 0,
+//     out = h * mask.
+//   Backward: grad_in = grad_out * mask (the mask is a constant).
+//   With relu=1 the operator computes SAP(max(data, 0)): the same values and gradients as a
+//   ReLU followed by SAP (mask is 0 wherever data <= 0), without materialising the ReLU output.
+//   An all-zero row gives zeros; a row holding NaN/Inf gives NaN (never a silent zero).
+//   With independent=1 the keeps are independent Bernoulli(1 - (1 - p_j)^r) instead (same
+//   marginals, different joint law: the re-implementation of Athalye et al. 2018); never the
+//   default.
+//
+// How the exact law is sampled fast (Poissonization, then an exact correction to r draws):
+//   1. every entry gets an independent count c_j ~ Poisson(r p_j). Poisson-process splitting
+//      makes N = sum c_j ~ Poisson(r) and, given N, (c_j) ~ Multinomial(N, p);
+//   2. if N > r, N - r of the N draws are removed, chosen uniformly without replacement (by
+//      exchangeability the remaining r draws are i.i.d. categorical(p)); if N < r, r - N fresh
+//      categorical draws are added (binary search on the double-precision CDF). Either way
+//      (c_j) ~ Multinomial(r, p) exactly, and entry j is kept iff c_j > 0.
+//   Each row is first compacted to its non-zero entries (zeros have p = 0: never drawn, never
+//   kept). A count is the inversion of a uniform against the Poisson CDF (exp(-mu), then
+//   P_k = P_{k-1} mu / k), exact in double precision. With AVX2 eight entries go at a time in
+//   float for the first 8 terms; any lane within 1e-5 of a CDF tie (probability ~1e-4), still
+//   counting after 8 terms, or with a mean >= 30 is redone exactly in double (means >= 30 by
+//   libstdc++'s exact Poisson sampler), so the counts are those of the double inversion. The
+//   scale factors are evaluated 8 at a time with glibc libmvec's log1pf/expm1f (scalar double
+//   without AVX2). Work per row is O(a + sqrt(r) log a), streaming, no random memory access.
+//
+// Randomness: one 64-bit base seed per call is taken from MXNet's CPU random state (so
+// mx.random.seed reproduces every draw); row i uses streams seeded from splitmix64(base, i), so
+// the result does not depend on the number of OpenMP threads.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <omp.h>
+
+#include "mxnet/lib_api.h"
+
+#if defined(__x86_64__) && defined(SAPMX_USE_MVEC)
+#include <immintrin.h>
+extern "C" __m256 _ZGVdN8v_expm1f(__m256);
+extern "C" __m256 _ZGVdN8v_log1pf(__m256);
+extern "C" __m256 _ZGVdN8v_expf(__m256);
+#define SAPMX_AVX2 1
+#endif
+
+using namespace mxnet::ext;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// random numbers
+// ---------------------------------------------------------------------------------------------
+inline uint64_t splitmix64(uint64_t* x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+struct Xoshiro256 {
+  uint64_t s[4];
+  explicit Xoshiro256(uint64_t seed) {
+    for (auto& v : s) v = splitmix64(&seed);
+  }
+  static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  inline uint64_t next() {
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+  // uniform double in [0, 1)
+  inline double uniform() { return (next() >> 11) * 0x1.0p-53; }
+  // UniformRandomBitGenerator, for libstdc++'s distributions
+  using result_type = uint64_t;
+  static constexpr uint64_t min() { return 0; }
+  static constexpr uint64_t max() { return UINT64_MAX; }
+  inline uint64_t operator()() { return next(); }
+};
+
+inline uint64_t row_seed(uint64_t base, int64_t row) {
+  uint64_t x = base ^ (0xd1b54a32d192ed03ULL * static_cast<uint64_t>(row + 1));
+  return splitmix64(&x);
+}
+
+// ---------------------------------------------------------------------------------------------
+// scalar building blocks
+// ---------------------------------------------------------------------------------------------
+constexpr double kTailMean = 30.0;  // Poisson means from here on use libstdc++'s sampler
+
+inline float weight(float h, bool relu) { return relu ? std::max(h, 0.0f) : std::fabs(h); }
+
+// Poisson(mu) by inversion of the uniform u. A u beyond the numerically attainable CDF
+// (probability ~1e-16) is redrawn, which keeps the law exact.
+int32_t poisson_inversion(double mu, double u, Xoshiro256* rng) {
+  const double e = std::exp(-mu);
+  for (;;) {
+    double P = e, F = e;
+    int32_t k = 0;
+    while (u >= F && P > 0) {
+      ++k;
+      P *= mu / static_cast<double>(k);
+      F += P;
+    }
+    if (u < F) return k;
+    u = rng->uniform();
+  }
+}
+
+inline int32_t poisson(double mu, double u, Xoshiro256* rng) {
+  if (mu == 0.0) return 0;
+  if (mu < kTailMean) return poisson_inversion(mu, u, rng);
+  std::poisson_distribution<int32_t> d(mu);
+  return d(*rng);
+}
+
+// 1 / (1 - (1 - p)^r) in double
+inline double scale_of(double p, double r) { return -1.0 / std::expm1(r * std::log1p(-p)); }
+
+// ---------------------------------------------------------------------------------------------
+// row kernels: scalar versions, then AVX2 versions of the same arithmetic
+// ---------------------------------------------------------------------------------------------
+// c[k] ~ Poisson(w[k] * rate) independently over the compacted weights; returns sum c
+int64_t counts_scalar(const float* w, int64_t n, double rate, int32_t* c, Xoshiro256* rng) {
+  int64_t total = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double u = rng->uniform();
+    c[k] = poisson(w[k] * rate, u, rng);
+    total += c[k];
+  }
+  return total;
+}
+
+// s[k] = 1 / (1 - (1 - p_k)^r), p_k = w[k] / total, over the compacted weights
+void scales_scalar(const float* w, int64_t n, double inv_total, double r, float* s) {
+  for (int64_t k = 0; k < n; ++k) s[k] = static_cast<float>(scale_of(w[k] * inv_total, r));
+}
+
+// Compact the non-zero weights of a row into w[0..n) (row order); returns n and sets *total to
+// the sum of the weights (double; four partial sums break the add chain).
+int64_t compact_scalar(const float* h, int64_t a, bool relu, float* w, double* total) {
+  int64_t n = 0, j = 0;
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  for (; j + 4 <= a; j += 4) {
+    for (int l = 0; l < 4; ++l) {
+      const float v = weight(h[j + l], relu);
+      w[n] = v;
+      part[l] += v;
+      n += (v != 0.0f);
+    }
+  }
+  for (; j < a; ++j) {
+    const float v = weight(h[j], relu);
+    w[n] = v;
+    part[0] += v;
+    n += (v != 0.0f);
+  }
+  *total = (part[0] + part[1]) + (part[2] + part[3]);
+  return n;
+}
+
+// The inverse: the k-th non-zero entry (same test as compact) gets mask = scale[k] if it was
+// hit (c[k] > 0), every other entry 0; out = input * mask.
+void expand_scalar(const float* h, int64_t a, bool relu, const int32_t* c, const float* scale,
+                   float* out, float* mask) {
+  int64_t k = 0;
+  for (int64_t j = 0; j < a; ++j) {
+    const float x = relu ? std::max(h[j], 0.0f) : h[j];
+    const bool nz = weight(h[j], relu) != 0.0f;
+    const float v = nz && c[k] > 0 ? scale[k] : 0.0f;
+    k += nz;
+    mask[j] = v;
+    out[j] = x * v;
+  }
+}
+
+#ifdef SAPMX_AVX2
+#define SAPMX_TARGET __attribute__((target("avx2,fma")))
+
+// Four xoshiro256+ streams in the lanes of AVX2 registers (the '+' variant needs no 64-bit
+// multiply; the doubles use its top 52 bits).
+struct Xoshiro256x4 {
+  __m256i s0, s1, s2, s3;
+  SAPMX_TARGET explicit Xoshiro256x4(Xoshiro256* seeder) {
+    alignas(32) uint64_t v[4][4];
+    for (auto& lane : v) for (auto& x : lane) x = seeder->next();
+    s0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(v[0]));
+    s1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(v[1]));
+    s2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(v[2]));
+    s3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(v[3]));
+  }
+  // four random 64-bit words
+  SAPMX_TARGET inline __m256i next() {
+    const __m256i result = _mm256_add_epi64(s0, s3);
+    const __m256i t = _mm256_slli_epi64(s1, 17);
+    s2 = _mm256_xor_si256(s2, s0);
+    s3 = _mm256_xor_si256(s3, s1);
+    s1 = _mm256_xor_si256(s1, s2);
+    s0 = _mm256_xor_si256(s0, s3);
+    s2 = _mm256_xor_si256(s2, t);
+    s3 = _mm256_or_si256(_mm256_slli_epi64(s3, 45), _mm256_srli_epi64(s3, 19));
+    return result;
+  }
+};
+
+// the uniform in [0, 1) that a random 64-bit word stands for (its top 53 bits)
+inline double word_uniform(uint64_t word) { return (word >> 11) * 0x1.0p-53; }
+
+constexpr int kTerms = 8;         // CDF terms evaluated branch-free per entry
+constexpr float kFloatSlack = 1e-5f;  // bound on |float CDF - exact CDF| + |float u - u| (< 2e-6)
+
+// Eight compacted entries at a time, in float: mu = w * rate, F_0 = exp(-mu), and
+// c = #{i < kTerms : u >= F_i}. Every uniform is a 64-bit word; the float comparison uses its
+// top 23 bits. A lane is redone exactly (double precision, the word's top 53 bits, scalar
+// sampler) when any comparison is within kFloatSlack of a tie (probability ~1e-4), when its
+// count reaches kTerms, or when mu >= kTailMean; so every count is the one the exact double
+// inversion gives.
+SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t* c,
+                                 Xoshiro256* rng) {
+  Xoshiro256x4 vrng(rng);
+  __m256 inv[kTerms];
+  for (int i = 0; i < kTerms; ++i) inv[i] = _mm256_set1_ps(1.0f / (i + 1));
+  const __m256 vrate = _mm256_set1_ps(static_cast<float>(rate)), one = _mm256_set1_ps(1.0f);
+  const __m256 zero = _mm256_setzero_ps(), tail = _mm256_set1_ps(static_cast<float>(kTailMean));
+  const __m256 full = _mm256_set1_ps(kTerms), slack = _mm256_set1_ps(kFloatSlack);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256i vtotal = _mm256_setzero_si256();
+  int64_t total = 0, k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256i wa = vrng.next(), wb = vrng.next();
+    // lane 2i <- top 32 bits of wa[i], lane 2i+1 <- top 32 bits of wb[i]
+    const __m256i top = _mm256_blend_epi32(_mm256_srli_epi64(wa, 32), wb, 0xAA);
+    const __m256 u = _mm256_sub_ps(
+        _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(top, 9), _mm256_set1_epi32(0x3f800000))),
+        one);
+    const __m256 mu = _mm256_mul_ps(_mm256_loadu_ps(w + k), vrate);
+    __m256 P = _ZGVdN8v_expf(_mm256_sub_ps(zero, mu)), F = P, cnt = zero;
+    __m256 close = _mm256_setzero_ps();
+    for (int i = 0; i < kTerms; ++i) {
+      cnt = _mm256_add_ps(cnt, _mm256_and_ps(_mm256_cmp_ps(u, F, _CMP_GE_OQ), one));
+      close = _mm256_or_ps(close, _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(u, F), abs_mask),
+                                                slack, _CMP_LE_OQ));
+      P = _mm256_mul_ps(P, _mm256_mul_ps(mu, inv[i]));
+      F = _mm256_add_ps(F, P);
+    }
+    const __m256i ci = _mm256_cvtps_epi32(cnt);
+    const int redo = _mm256_movemask_ps(_mm256_or_ps(
+        close, _mm256_or_ps(_mm256_cmp_ps(cnt, full, _CMP_EQ_OQ), _mm256_cmp_ps(mu, tail, _CMP_GE_OQ))));
+    if (redo == 0) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + k), ci);
+      vtotal = _mm256_add_epi32(vtotal, ci);
+    } else {
+      alignas(32) uint64_t words[2][4];
+      alignas(32) int32_t cl[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(words[0]), wa);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(words[1]), wb);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(cl), ci);
+      for (int l = 0; l < 8; ++l) {
+        if (redo & (1 << l)) {
+          const double u_exact = word_uniform(words[l & 1][l >> 1]);
+          cl[l] = poisson(static_cast<double>(w[k + l]) * rate, u_exact, rng);
+        }
+        c[k + l] = cl[l];
+        total += cl[l];
+      }
+    }
+  }
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), vtotal);
+  for (int l = 0; l < 8; ++l) total += lanes[l];
+  return total + counts_scalar(w + k, n - k, rate, c + k, rng);
+}
+
+SAPMX_TARGET void scales_avx2(const float* w, int64_t n, double inv_total, double r, float* s) {
+  const __m256 vr = _mm256_set1_ps(static_cast<float>(r));
+  const __m256d vinv = _mm256_set1_pd(inv_total);
+  const __m256 minus_one = _mm256_set1_ps(-1.0f), zero = _mm256_setzero_ps();
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 wv = _mm256_loadu_ps(w + k);
+    const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(wv)), vinv));
+    const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(wv, 1)), vinv));
+    const __m256 p = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+    const __m256 e = _ZGVdN8v_expm1f(_mm256_mul_ps(vr, _ZGVdN8v_log1pf(_mm256_sub_ps(zero, p))));
+    const __m256 sc = _mm256_div_ps(minus_one, e);
+    _mm256_storeu_ps(s + k, sc);
+    // a p that underflowed in float (or a scale beyond float range): redo those in double
+    const __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), sc), inf, _CMP_EQ_OQ);
+    if (_mm256_movemask_ps(bad) != 0) scales_scalar(w + k, 8, inv_total, r, s + k);
+  }
+  scales_scalar(w + k, n - k, inv_total, r, s + k);
+}
+
+// permutation tables for 8-lane compress/expand, indexed by the 8-bit non-zero mask
+struct PermuteTables {
+  alignas(32) int32_t compress[256][8];  // lane i <- source lane of the i-th set bit
+  alignas(32) int32_t expand[256][8];    // lane i <- rank of bit i among the set bits
+  PermuteTables() {
+    for (int mask = 0; mask < 256; ++mask) {
+      int n = 0;
+      for (int i = 0; i < 8; ++i) {
+        compress[mask][i] = 0;
+        expand[mask][i] = (mask >> i) & 1 ? n : 0;
+        if ((mask >> i) & 1) compress[mask][n++] = i;
+      }
+    }
+  }
+};
+const PermuteTables kPermute;
+
+SAPMX_TARGET inline __m256 weight8(__m256 x, bool relu) {
+  return relu ? _mm256_max_ps(x, _mm256_setzero_ps()) : _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+}
+
+// w needs 8 slots of slack past n
+SAPMX_TARGET int64_t compact_avx2(const float* h, int64_t a, bool relu, float* w, double* total) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+  int64_t n = 0, j = 0;
+  for (; j + 8 <= a; j += 8) {
+    const __m256 wv = weight8(_mm256_loadu_ps(h + j), relu);
+    const int bits = _mm256_movemask_ps(_mm256_cmp_ps(wv, zero, _CMP_NEQ_UQ));
+    const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPermute.compress[bits]));
+    _mm256_storeu_ps(w + n, _mm256_permutevar8x32_ps(wv, perm));
+    n += __builtin_popcount(bits);
+    acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(wv)));
+    acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(wv, 1)));
+  }
+  double rest = 0.0;
+  n += compact_scalar(h + j, a - j, relu, w + n, &rest);
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, _mm256_add_pd(acc0, acc1));
+  *total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + rest;
+  return n;
+}
+
+// c and scale need 8 slots of slack past the last non-zero entry
+SAPMX_TARGET void expand_avx2(const float* h, int64_t a, bool relu, const int32_t* c,
+                              const float* scale, float* out, float* mask) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t k = 0, j = 0;
+  for (; j + 8 <= a; j += 8) {
+    const __m256 x = _mm256_loadu_ps(h + j);
+    const __m256 nz = _mm256_cmp_ps(weight8(x, relu), zero, _CMP_NEQ_UQ);
+    const int bits = _mm256_movemask_ps(nz);
+    const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPermute.expand[bits]));
+    const __m256i hit = _mm256_cmpgt_epi32(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k)), _mm256_setzero_si256());
+    const __m256 m = _mm256_and_ps(_mm256_castsi256_ps(hit), _mm256_loadu_ps(scale + k));
+    const __m256 v = _mm256_and_ps(nz, _mm256_permutevar8x32_ps(m, perm));
+    _mm256_storeu_ps(mask + j, v);
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(relu ? _mm256_max_ps(x, zero) : x, v));
+    k += __builtin_popcount(bits);
+  }
+  expand_scalar(h + j, a - j, relu, c + k, scale + k, out + j, mask + j);
+}
+#endif
+
+struct Kernels {
+  int64_t (*compact)(const float*, int64_t, bool, float*, double*);
+  int64_t (*counts)(const float*, int64_t, double, int32_t*, Xoshiro256*);
+  void (*scales)(const float*, int64_t, double, double, float*);
+  void (*expand)(const float*, int64_t, bool, const int32_t*, const float*, float*, float*);
+};
+
+// SAP_MX_KERNELS=scalar forces the scalar kernels (what CPUs without AVX2 run; tests use it)
+Kernels pick_kernels() {
+  const char* forced = std::getenv("SAP_MX_KERNELS");
+  if (forced != nullptr && std::string(forced) == "scalar") {
+    return {compact_scalar, counts_scalar, scales_scalar, expand_scalar};
+  }
+#ifdef SAPMX_AVX2
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return {compact_avx2, counts_avx2, scales_avx2, expand_avx2};
+  }
+#endif
+  return {compact_scalar, counts_scalar, scales_scalar, expand_scalar};
+}
+
+const Kernels kKernels = pick_kernels();
+
+// ---------------------------------------------------------------------------------------------
+// one row
+// ---------------------------------------------------------------------------------------------
+struct Workspace {
+  std::vector<float> w;        // weights of the non-zero entries, compacted
+  std::vector<int32_t> hits;   // draws that hit each compacted entry
+  std::vector<float> scale;    // 1 / (1 - (1 - p)^r) of each compacted entry
+  std::vector<double> cdf;
+  std::vector<int64_t> picks, owners;
+  std::unordered_set<int64_t> chosen;
+  void reserve(int64_t a) {
+    if (static_cast<int64_t>(w.size()) >= a) return;
+    // 8 slots of slack for the vector compress/expand
+    w.resize(a + 8); hits.resize(a + 8); scale.resize(a + 8); cdf.resize(a);
+  }
+};
+
+// Bring sum(count) from N to exactly r (see the header): remove N - r of the N draws uniformly
+// without replacement, or add r - N categorical draws.
+void correct_total(int64_t n, int64_t N, int64_t r, Workspace* ws, Xoshiro256* rng) {
+  int32_t* c = ws->hits.data();
+  const float* w = ws->w.data();
+  if (N < r) {
+    double* cdf = ws->cdf.data();
+    double acc = 0.0;
+    for (int64_t k = 0; k < n; ++k) { acc += w[k]; cdf[k] = acc; }
+    for (int64_t d = N; d < r; ++d) {
+      const double v = rng->uniform() * acc;
+      const int64_t k = std::upper_bound(cdf, cdf + n, v) - cdf;  // first CDF value above v
+      c[std::min(k, n - 1)] += 1;
+    }
+  } else if (N > r) {
+    // Floyd's algorithm: D distinct positions among the N draws, uniformly
+    const int64_t D = N - r;
+    auto& chosen = ws->chosen;
+    chosen.clear();
+    ws->picks.clear();
+    for (int64_t i = N - D; i < N; ++i) {
+      const int64_t t = static_cast<int64_t>((static_cast<unsigned __int128>(rng->next()) *
+                                              static_cast<uint64_t>(i + 1)) >> 64);
+      const int64_t pick = chosen.insert(t).second ? t : i;
+      if (pick == i) chosen.insert(i);
+      ws->picks.push_back(pick);
+    }
+    std::sort(ws->picks.begin(), ws->picks.end());
+    // the draws are laid out entry after entry: position q belongs to the entry whose
+    // cumulative count first exceeds q
+    ws->owners.clear();
+    int64_t k = 0, cum = 0;
+    for (int64_t q : ws->picks) {
+      while (cum + c[k] <= q) { cum += c[k]; ++k; }
+      ws->owners.push_back(k);
+    }
+    for (int64_t o : ws->owners) c[o] -= 1;
+  }
+}
+
+void sap_row(const float* h, float* out, float* mask, int64_t a, int64_t r, bool independent,
+             bool relu, uint64_t seed, Workspace* ws) {
+  float* w = ws->w.data();
+  double total = 0.0;
+  const int64_t n = kKernels.compact(h, a, relu, w, &total);
+  if (n == 0 || !std::isfinite(total)) {
+    // an all-zero map passes through as zeros; a map holding NaN/Inf gives NaN
+    const float fill = n == 0 ? 0.0f : std::nanf("");
+    std::fill(out, out + a, fill);
+    std::fill(mask, mask + a, fill);
+    return;
+  }
+  Xoshiro256 rng(seed);
+  int32_t* c = ws->hits.data();
+  float* m = ws->scale.data();
+  const double inv_total = 1.0 / total;
+  kKernels.scales(w, n, inv_total, static_cast<double>(r), m);
+  if (independent) {
+    // keep with probability 1 - (1 - p)^r = 1 / scale
+    for (int64_t k = 0; k < n; ++k) c[k] = rng.uniform() * m[k] < 1.0;
+  } else {
+    const int64_t N = kKernels.counts(w, n, static_cast<double>(r) * inv_total, c, &rng);
+    correct_total(n, N, r, ws, &rng);
+  }
+  kKernels.expand(h, a, relu, c, m, out, mask);
+}
+
+// ---------------------------------------------------------------------------------------------
+// operator glue
+// ---------------------------------------------------------------------------------------------
+// Threads for the per-example loop: SAP_MX_NUM_THREADS, else OMP_NUM_THREADS, else every
+// processor (MXNet sets the OpenMP default of its threads to 1, so it cannot be inherited).
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? 0 : std::atoi(v);
+}
+const int kThreads = [] {
+  if (env_int("SAP_MX_NUM_THREADS") > 0) return env_int("SAP_MX_NUM_THREADS");
+  if (env_int("OMP_NUM_THREADS") > 0) return env_int("OMP_NUM_THREADS");
+  return std::max(1, omp_get_num_procs());
+}();
+
+double attr_double(const std::unordered_map<std::string, std::string>& attrs, const char* key,
+                   double fallback) {
+  auto it = attrs.find(key);
+  return it == attrs.end() ? fallback : std::stod(it->second);
+}
+
+bool attr_bool(const std::unordered_map<std::string, std::string>& attrs, const char* key) {
+  auto it = attrs.find(key);
+  if (it == attrs.end()) return false;
+  const std::string& v = it->second;
+  return v == "1" || v == "True" || v == "true";
+}
+
+MXReturnValue sap_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
+                        int* num_out) {
+  *num_in = 1;
+  *num_out = 2;
+  const double frac = attr_double(attrs, "frac", 1.0);
+  if (!(frac > 0.0) || !std::isfinite(frac)) {
+    MX_ERROR_MSG << "sapmx_sap: frac must be a finite number > 0, got " << frac;
+    return MX_FAIL;
+  }
+  return MX_SUCCESS;
+}
+
+MXReturnValue sap_infer_type(const std::unordered_map<std::string, std::string>& attrs,
+                             std::vector<int>* in, std::vector<int>* out) {
+  if ((*in)[0] != kFloat32) {
+    MX_ERROR_MSG << "sapmx_sap: float32 input required (got dtype code " << (*in)[0] << ")";
+    return MX_FAIL;
+  }
+  (*out)[0] = kFloat32;
+  (*out)[1] = kFloat32;
+  return MX_SUCCESS;
+}
+
+MXReturnValue sap_infer_shape(const std::unordered_map<std::string, std::string>& attrs,
+                              std::vector<std::vector<unsigned int>>* in,
+                              std::vector<std::vector<unsigned int>>* out) {
+  if ((*in)[0].empty()) {
+    MX_ERROR_MSG << "sapmx_sap: input must have a batch axis";
+    return MX_FAIL;
+  }
+  (*out)[0] = (*in)[0];
+  (*out)[1] = (*in)[0];
+  return MX_SUCCESS;
+}
+
+MXReturnValue sap_forward(const std::unordered_map<std::string, std::string>& attrs,
+                          std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                          const OpResource& res) {
+  MXTensor& data = (*inputs)[0];
+  const double frac = attr_double(attrs, "frac", 1.0);
+  const bool independent = attr_bool(attrs, "independent");
+  const bool relu = attr_bool(attrs, "relu");
+  const int64_t rows = data.shape.empty() ? 0 : data.shape[0];
+  if (rows == 0 || data.size() == 0) return MX_SUCCESS;
+  const int64_t a = data.size() / rows;
+  if (a > INT32_MAX) {
+    MX_ERROR_MSG << "sapmx_sap: more than 2^31 entries per example are not supported";
+    return MX_FAIL;
+  }
+  const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(frac * static_cast<double>(a)));
+  mx_cpu_rand_t* states = res.get_cpu_rand_states();
+  const uint64_t base = (static_cast<uint64_t>(states[0]()) << 32) ^ static_cast<uint64_t>(states[0]());
+  const float* x = data.data<float>();
+  float* out = (*outputs)[0].data<float>();
+  float* mask = (*outputs)[1].data<float>();
+  const int threads = static_cast<int>(std::min<int64_t>(kThreads, rows));
+#pragma omp parallel num_threads(threads)
+  {
+    static thread_local Workspace ws;  // reused across calls: no page faults on the hot path
+    ws.reserve(a);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      sap_row(x + i * a, out + i * a, mask + i * a, a, r, independent, relu, row_seed(base, i),
+              &ws);
+    }
+  }
+  return MX_SUCCESS;
+}
+
+// inputs: [grad_out, grad_mask, data, out, mask]; outputs: [grad_data]
+MXReturnValue sap_backward(const std::unordered_map<std::string, std::string>& attrs,
+                           std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
+                           const OpResource& res) {
+  const float* grad = (*inputs)[0].data<float>();
+  const float* mask = (*inputs)[4].data<float>();
+  float* grad_in = (*outputs)[0].data<float>();
+  const int64_t size = (*inputs)[0].size();
+#pragma omp parallel for schedule(static) num_threads(kThreads)
+  for (int64_t i = 0; i < size; ++i) grad_in[i] = grad[i] * mask[i];
+  return MX_SUCCESS;
+}
+
+}  // namespace
+
+REGISTER_OP(sapmx_sap)
+    .setParseAttrs(sap_parse)
+    .setInferType(sap_infer_type)
+    .setInferShape(sap_infer_shape)
+    .setForward(sap_forward, "cpu")
+    .setBackward(sap_backward, "cpu");
+
+MXReturnValue initialize(int version) {
+  // lib_api version 11 ships with mxnet 1.9; version is MXNet's (e.g. 10901)
+  if (version >= 10700) return MX_SUCCESS;
+  MX_ERROR_MSG << "sap_mx native operators need mxnet >= 1.7, found " << version;
+  return MX_FAIL;
+}
