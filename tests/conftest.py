@@ -1,11 +1,11 @@
 """Shared fixtures: fixed seeds everywhere, and the SAP backends to run law tests against."""
 import random
 
+import sap_mx  # noqa: F401  (first: it sets the project's OpenMP default before MXNet loads)
 import mxnet as mx
 import numpy as np
 import pytest
 
-import sap_mx
 from sap_mx import ops
 
 

@@ -8,7 +8,7 @@ from mxnet.gluon import nn
 
 import sap_mx
 from sap_mx import mc
-from sap_mx.attacks import bim, fgsm, gradient_view, input_gradient, random_noise
+from sap_mx.attacks import bim, fgsm, input_gradient, random_noise
 from sap_mx.attacks import iterative
 
 FLOAT_TOL = 255 * 2.0**-22  # float32 rounding of values on the 0..255 scale

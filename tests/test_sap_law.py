@@ -92,7 +92,7 @@ def test_distinct_count_law_on_vectorised_path(backend):
     h = np.zeros(24, np.float32)
     h[np.arange(0, 24, 3)] = 0.0  # explicit zeros stay zero
     slots = [j for j in range(24) if j % 3 != 0]
-    for w, j in zip(weights, slots):
+    for w, j in zip(weights, slots, strict=True):
         h[j] = w if j % 2 else -w
     r = int(0.7 * 24)
     assert r == 16
