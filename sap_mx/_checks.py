@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["number", "positive", "non_negative", "fraction_open_closed", "fraction_closed_open",
+__all__ = ["number", "positive", "draw_fraction", "non_negative", "fraction_open_closed", "fraction_closed_open",
            "count_at_least_one", "clip_range"]
 
 
@@ -23,6 +23,17 @@ def positive(name: str, value) -> float:
     value = number(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+MAX_FRAC = 10_000.0  # draws per entry; the native sampler caps r = frac * a at 2^30 anyway
+
+
+def draw_fraction(name: str, value) -> float:
+    """SAP's number of draws as a fraction of the map size: in (0, 10000]."""
+    value = positive(name, value)
+    if value > MAX_FRAC:
+        raise ValueError(f"{name} must be <= {MAX_FRAC:g} (draws per entry), got {value!r}")
     return value
 
 

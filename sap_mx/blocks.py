@@ -30,6 +30,17 @@ def walk(block: Block) -> Iterator[Block]:
         yield from walk(child)
 
 
+def _remap(value, replaced: dict):
+    """``value`` with children replaced by their copies, inside lists, tuples and dicts too."""
+    if isinstance(value, Block):
+        return replaced.get(id(value), value)
+    if isinstance(value, (list, tuple)) and any(id(v) in replaced for v in value):
+        return type(value)(_remap(v, replaced) for v in value)
+    if isinstance(value, dict) and any(id(v) in replaced for v in value.values()):
+        return {k: _remap(v, replaced) for k, v in value.items()}
+    return value
+
+
 def clone(net: Block, visit: Callable[[Block, Block], Block] | None = None) -> Block:
     """Copy ``net``'s block tree, sharing its parameters; see the module docstring."""
     memo: dict[int, Block] = {}
@@ -39,19 +50,19 @@ def clone(net: Block, visit: Callable[[Block, Block], Block] | None = None) -> B
             return memo[id(block)]
         dup = copy.copy(block)  # shallow: Parameters, ParameterDict and scopes are shared
         state = dup.__dict__
-        state["_children"] = OrderedDict()
+        replaced = {id(child): copy_block(child) for child in block._children.values()}
+        for key, value in block.__dict__.items():  # attributes that hold children
+            new_value = _remap(value, replaced)
+            if new_value is not value:
+                state[key] = new_value
+        state["_children"] = OrderedDict((name, replaced[id(child)])
+                                         for name, child in block._children.items())
         state["_reg_params"] = dict(block._reg_params)
         state["_forward_hooks"] = OrderedDict(block._forward_hooks)
         state["_forward_pre_hooks"] = OrderedDict(block._forward_pre_hooks)
         if isinstance(dup, HybridBlock):
             dup._clear_cached_op()
             state["_flags"] = list(block._flags)
-        for name, child in block._children.items():
-            new_child = copy_block(child)
-            state["_children"][name] = new_child
-            for key, value in block.__dict__.items():  # attributes that hold the child
-                if value is child:
-                    state[key] = new_child
         result = visit(block, dup) if visit is not None else dup
         memo[id(block)] = result
         return result

@@ -42,6 +42,8 @@ def predict_proba(net, x, mc_samples: int = 1, batch_size: int | None = None, *,
     mc_samples = count_at_least_one("mc_samples", mc_samples)
     x = as_batch(x)
     n = x.shape[0]
+    if n == 0:
+        raise ValueError("x has no examples")
     batch_size = n if batch_size is None else count_at_least_one("batch_size", batch_size)
     chunks = []
     with mx.autograd.pause(train_mode=False):

@@ -190,3 +190,55 @@ def test_rna_and_rsa_laws():
     assert abs(noise.mean()) < 0.005 and abs(noise.std() - 0.5) < 0.005
     eta = (RSA(0.5)(x) / x).asnumpy()
     assert abs(eta.mean() - 1) < 0.005 and abs(eta.std() - 0.5) < 0.005
+
+
+def test_dwp_count_uses_floor_of_keep_times_m_in_double():
+    layer = nn.Dense(9, in_units=10)  # m = 90 weights: 0.7 * 90 = 62.99999999999999 -> 62
+    layer.initialize(mx.init.Normal(1.0))
+    defended = sap_mx.defend(layer, "dwp", keep=0.7)
+    w_eff = (defended(mx.nd.eye(10)) - layer.bias.data()).asnumpy()
+    assert (w_eff != 0).sum() == int(0.7 * 90) == 62
+
+
+def test_weight_defenses_compose_in_order():
+    layer = dense_layer()
+    once = sap_mx.defend(layer, "dwp", keep=0.25)
+    twice = sap_mx.defend(once, "rsw", sigma=0.0)
+    eye = mx.nd.eye(64)
+    np.testing.assert_allclose(twice(eye).asnumpy(), once(eye).asnumpy(), rtol=1e-6)
+    assert not np.allclose(once(eye).asnumpy(), layer(eye).asnumpy())
+    assert "dwp(keep=0.25) then rsw(sigma=0)" in repr(twice)
+
+
+def test_activation_defenses_compose_in_order():
+    net = nn.HybridSequential()
+    net.add(nn.Dense(200, in_units=10), nn.Activation("relu"))
+    net.initialize()
+    x = mx.nd.random.normal(0, 1, (50, 10))
+    once = sap_mx.defend(net, "rna", sigma=0.0)
+    twice = sap_mx.defend(once, "dropout", rate=0.9)
+    dense_on = (net(x).asnumpy() > 0).mean()
+    twice_on = (twice(x).asnumpy() > 0).mean()
+    assert abs(twice_on - 0.1 * dense_on) < 0.02
+    assert sum(isinstance(b, DefendedActivation) for b in walk(twice)) == 2
+
+
+def test_clone_remaps_children_held_in_containers():
+    class Listed(nn.HybridBlock):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Activation("relu")
+            self.b = nn.Dense(4, in_units=3)
+            self.order = [self.b, self.a]
+
+        def hybrid_forward(self, F, x):
+            for layer in self.order:
+                x = layer(x)
+            return x
+
+    net = Listed()
+    net.initialize()
+    defended = sap_mx.defend(net, "rna", sigma=5.0)
+    x = mx.nd.ones((2, 3))
+    assert isinstance(defended.order[1], DefendedActivation)
+    assert not np.allclose(defended(x).asnumpy(), net(x).asnumpy())

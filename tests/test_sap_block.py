@@ -115,3 +115,40 @@ def test_native_result_does_not_depend_on_thread_count(tmp_path):
         subprocess.run([sys.executable, "-c", script, str(path)], env=env, check=True)
         outs.append(np.load(path))
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_frac_is_capped():
+    with pytest.raises(ValueError, match="frac must be <= 10000"):
+        sap_mx.SAP(2e4)
+    with pytest.raises(mx.base.MXNetError, match="at most 2\\^30"):
+        previous = ops.backend()
+        ops.set_backend("native")
+        try:
+            ops.sap(mx.nd, mx.nd.ones((1, 100)), 2e7).wait_to_read()
+        finally:
+            ops.set_backend(previous)
+
+
+def test_gradient_accumulates_through_graph_and_layers(backend):
+    """y = SAP(h) + h: dh = mask * g + g; and grad_req='add' on a layer input accumulates."""
+    h = activations((3, 40))
+    h.attach_grad()
+    with mx.autograd.record():
+        out, mask = ops.sap_with_mask(mx.nd, h, 1.0)
+        y = (out + h).sum()
+    y.backward()
+    np.testing.assert_allclose(h.grad.asnumpy(), mask.asnumpy() + 1, rtol=1e-6)
+
+    dense = mx.gluon.nn.Dense(20, in_units=5)
+    dense.initialize()
+    x = mx.nd.random.normal(0, 1, (4, 5))
+    x.attach_grad(grad_req="add")
+    block = sap_mx.SAP(1.0)
+    grads = []
+    for _ in range(2):
+        with mx.autograd.record():
+            z = block(mx.nd.relu(dense(x))).sum()
+        z.backward()
+        grads.append(x.grad.asnumpy().copy())
+    single = grads[0]
+    assert not np.allclose(grads[1], single)  # the second pass added to the first

@@ -223,3 +223,24 @@ def test_scalar_kernels_pass_the_same_law_tests():
                           env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:]
     assert " passed" in done.stdout
+
+
+def test_widths_within_eight_in_one_process(backend):
+    """Regression: the per-thread workspace is reused across calls of different widths."""
+    for a in (11, 17, 12, 19, 9, 16):
+        x = mx.nd.random.uniform(shape=(30000, a))
+        out, mask = ops.sap_with_mask(mx.nd, x, 0.2)
+        assert np.isfinite(out.asnumpy()).all()
+        assert ((mask.asnumpy() > 0).sum(axis=1) >= 1).all()
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_nan_anywhere_gives_nan_rows_on_every_kernel_path(backend, relu):
+    x = np.abs(np.random.default_rng(0).normal(size=(4, 37))).astype(np.float32) + 0.1
+    x[1, 3] = np.nan    # inside the first 8-lane block
+    x[2, 30] = np.nan   # in a later block
+    x[3, 36] = np.inf   # in the scalar tail
+    out, _ = ops.sap_with_mask(mx.nd, mx.nd.array(x), 1.0, relu=relu)
+    out = out.asnumpy()
+    assert np.isfinite(out[0]).all()
+    assert np.isnan(out[1:]).all()

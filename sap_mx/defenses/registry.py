@@ -13,7 +13,7 @@ from typing import Callable
 
 from mxnet.gluon import Block, HybridBlock
 
-from .._checks import fraction_closed_open, fraction_open_closed, non_negative, positive
+from .._checks import draw_fraction, fraction_closed_open, fraction_open_closed, non_negative
 from ..blocks import clone, is_relu, walk
 from .activation import RNA, RSA, ActivationDefense, DropoutAtTest
 from .sap import SAP
@@ -69,7 +69,7 @@ def _bool(name, value):
 
 
 register(Defense("sap", "activation", SAP,
-                 {"frac": (positive, 1.0), "independent": (_bool, False)},
+                 {"frac": (draw_fraction, 1.0), "independent": (_bool, False)},
                  "Algorithm 1, section 3"))
 register(Defense("dropout", "activation", DropoutAtTest,
                  {"rate": (fraction_closed_open, REQUIRED)}, "section 4.1.2 (on at test time)"))
@@ -78,11 +78,13 @@ register(Defense("rsa", "activation", RSA, {"sigma": (non_negative, REQUIRED)}, 
 register(Defense("rnw", "weight", rnw, {"sigma": (non_negative, REQUIRED)}, "Appendix B.1"))
 register(Defense("rsw", "weight", rsw, {"sigma": (non_negative, REQUIRED)}, "Appendix B.2"))
 register(Defense("dwp", "weight", dwp, {"keep": (fraction_open_closed, REQUIRED)}, "Appendix B.3"))
-register(Defense("swp", "weight", swp, {"frac": (positive, REQUIRED)}, "Appendix B.4"))
+register(Defense("swp", "weight", swp, {"frac": (draw_fraction, REQUIRED)}, "Appendix B.4"))
 
 
 class DefendedActivation(HybridBlock):
-    """A ReLU block followed by an activation defense: defense(relu(x))."""
+    """An activation followed by an activation defense: defense(act(x)). ``act`` is a ReLU block
+    (then the defense may fuse with it) or, in a model defended twice, another
+    DefendedActivation."""
 
     def __init__(self, act: Block, defense: ActivationDefense, **kwargs):
         super().__init__(**kwargs)
@@ -90,7 +92,9 @@ class DefendedActivation(HybridBlock):
         self.defense = defense
 
     def hybrid_forward(self, F, x):
-        return self.defense.after_relu(F, x)
+        if is_relu(self.act):
+            return self.defense.after_relu(F, x)
+        return self.defense(self.act(x))
 
     def __repr__(self):
         return f"{self.act!r} -> {self.defense!r}"
@@ -143,8 +147,11 @@ def defend(net: Block, name: str, **params) -> Block:
     found = []
 
     if spec.kind == "activation":
+        # in a model defended before, the unit ReLU -> defense is the activation to defend
+        inner = {id(b.act) for b in walk(net) if isinstance(b, DefendedActivation)}
+
         def visit(original, dup):
-            if is_relu(original):
+            if isinstance(original, DefendedActivation) or (is_relu(original) and id(original) not in inner):
                 found.append(original)
                 return DefendedActivation(dup, spec.make(**clean))
             return dup

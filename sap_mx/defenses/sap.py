@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import ops
-from .._checks import positive
+from .._checks import draw_fraction
 from .activation import ActivationDefense
 
 __all__ = ["SAP"]
@@ -33,7 +33,7 @@ class SAP(ActivationDefense):
 
     def __init__(self, frac: float = 1.0, *, independent: bool = False, **kwargs):
         super().__init__(**kwargs)
-        self.frac = positive("frac", frac)
+        self.frac = draw_fraction("frac", frac)
         self.independent = bool(independent)
 
     def hybrid_forward(self, F, x):

@@ -9,7 +9,7 @@ name   M(W), entry-wise                                             randomness
 =====  ===========================================================  ======================
 rnw    W + eta, eta ~ N(0, sigma^2)                                 one draw per pass
 rsw    eta * W, eta ~ N(1, sigma^2)                                 one draw per pass
-dwp    W * [|W| among the top int(keep * m) of |W|]  (ties: first)  none
+dwp    W * [|W| among the top int(keep * m) of |W|]  (ties: any)    none
 swp    SAP on the flattened tensor: r = max(1, int(frac * m)) draws one draw per pass
        with replacement from |W| / sum |W|, kept entries scaled by
        1 / (1 - (1 - p)^r)
@@ -27,7 +27,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.nn.conv_layers import _Conv
 
 from .. import ops
-from .._checks import fraction_open_closed, non_negative, positive
+from .._checks import draw_fraction, fraction_open_closed, non_negative
 
 __all__ = ["WeightTransform", "rnw", "rsw", "dwp", "swp", "with_weight_transform",
            "WEIGHT_LAYERS"]
@@ -67,10 +67,11 @@ def dwp(keep: float) -> WeightTransform:
 
     def fn(F, w):
         flat = F.reshape(F.abs(w), shape=(-1,))
-        order = F.argsort(flat, is_ascend=False)            # positions, largest |W| first
-        rank = F.argsort(order, is_ascend=True)              # rank of every position
-        k = F.maximum(F.floor(F.size_array(flat).astype("float32") * keep), 1.0)
-        kept = F.broadcast_lesser(rank, k)
+        # float64 positions and ranks: exact integers, and k = floor(m * keep) as in Python
+        order = F.argsort(flat, is_ascend=False, dtype="float64")  # largest |W| first
+        rank = F.argsort(order, is_ascend=True, dtype="float64")   # rank of every position
+        k = F.maximum(F.floor(F.size_array(flat).astype("float64") * keep), 1.0)
+        kept = F.broadcast_lesser(rank, k).astype("float32")
         return w * F.reshape_like(kept, w)
 
     return WeightTransform(f"dwp(keep={keep:g})", fn, False)
@@ -78,7 +79,7 @@ def dwp(keep: float) -> WeightTransform:
 
 def swp(frac: float) -> WeightTransform:
     """Stochastic weight pruning (B.4): SAP applied to each weight tensor as a whole."""
-    frac = positive("frac", frac)
+    frac = draw_fraction("frac", frac)
 
     def fn(F, w):
         return F.reshape_like(ops.sap(F, F.reshape(w, shape=(1, -1)), frac), w)
@@ -89,9 +90,21 @@ def swp(frac: float) -> WeightTransform:
 _DEFENDED_CLASSES: dict[type, type] = {}
 
 
+def then(first: WeightTransform, second: WeightTransform) -> WeightTransform:
+    """``second`` applied to the output of ``first``."""
+    return WeightTransform(f"{first.label} then {second.label}",
+                           lambda F, w: second(F, first(F, w)),
+                           first.stochastic_per_pass or second.stochastic_per_pass)
+
+
 def with_weight_transform(layer: nn.HybridBlock, transform: WeightTransform) -> nn.HybridBlock:
     """Turn ``layer`` (a copy, see ``sap_mx.blocks.clone``) into one whose forward pass uses
-    ``transform(weight)``; its parameters stay the same objects."""
+    ``transform(weight)``; its parameters stay the same objects. A layer that already has a
+    transform (a model defended twice) applies both, the earlier one first."""
+    previous = layer.__dict__.get("_weight_transform")
+    if previous is not None:
+        layer.__dict__["_weight_transform"] = then(previous, transform)
+        return layer
     cls = type(layer)
     if cls not in _DEFENDED_CLASSES:
         def hybrid_forward(self, F, x, *args, **params):

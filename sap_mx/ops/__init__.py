@@ -2,8 +2,12 @@
 
 ``native``
     ``sap_ops.cc`` loaded through MXNet's external-operator library interface (``lib_api.h``):
-    exact sampler (alias table + branch-free draws), OpenMP over examples, CPU only. Built with
-    ``python -m sap_mx.ops.build`` (``make install`` does it) or on first use.
+    exact sampler (Poisson counts corrected to exactly r draws, see the source), OpenMP over
+    examples, CPU only, float32 input. Built with ``python -m sap_mx.ops.build`` (``make
+    install`` does it) or on first use. Its backward pass writes the input gradient: with
+    ``grad_req='add'`` on a variable fed *directly* into it the gradient is overwritten, not
+    accumulated (MXNet's external-operator interface does not pass the request); put any layer
+    in between, as every model does, and accumulation works.
 ``python``
     A Python custom operator around :func:`sap_numpy`: the multinomial counts of Algorithm 1
     drawn by NumPy's exact multinomial sampler. No compiler needed, any context (data is copied

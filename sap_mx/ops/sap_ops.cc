@@ -42,7 +42,6 @@
 #include <limits>
 #include <random>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include <omp.h>
@@ -106,6 +105,7 @@ inline uint64_t row_seed(uint64_t base, int64_t row) {
 // scalar building blocks
 // ---------------------------------------------------------------------------------------------
 constexpr double kTailMean = 30.0;  // Poisson means from here on use libstdc++'s sampler
+constexpr double kMaxDraws = 1073741824.0;  // 2^30 draws per example: counts stay in int32
 
 inline float weight(float h, bool relu) { return relu ? std::max(h, 0.0f) : std::fabs(h); }
 
@@ -241,8 +241,7 @@ SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t
   for (int i = 0; i < kTerms; ++i) inv[i] = _mm256_set1_ps(1.0f / (i + 1));
   const __m256 vrate = _mm256_set1_ps(static_cast<float>(rate)), one = _mm256_set1_ps(1.0f);
   const __m256 zero = _mm256_setzero_ps(), tail = _mm256_set1_ps(static_cast<float>(kTailMean));
-  const __m256 full = _mm256_set1_ps(kTerms), slack = _mm256_set1_ps(kFloatSlack);
-  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 slack = _mm256_set1_ps(kFloatSlack);
   __m256i vtotal = _mm256_setzero_si256();
   int64_t total = 0, k = 0;
   for (; k + 8 <= n; k += 8) {
@@ -253,18 +252,22 @@ SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t
         _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(top, 9), _mm256_set1_epi32(0x3f800000))),
         one);
     const __m256 mu = _mm256_mul_ps(_mm256_loadu_ps(w + k), vrate);
-    __m256 P = _ZGVdN8v_expf(_mm256_sub_ps(zero, mu)), F = P, cnt = zero;
-    __m256 close = _mm256_setzero_ps();
-    for (int i = 0; i < kTerms; ++i) {
-      cnt = _mm256_add_ps(cnt, _mm256_and_ps(_mm256_cmp_ps(u, F, _CMP_GE_OQ), one));
-      close = _mm256_or_ps(close, _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(u, F), abs_mask),
-                                                slack, _CMP_LE_OQ));
+    // counts for u - slack and u + slack: equal unless some F_i lies within slack of u
+    const __m256 u_lo = _mm256_sub_ps(u, slack), u_hi = _mm256_add_ps(u, slack);
+    __m256 P = _ZGVdN8v_expf(_mm256_sub_ps(zero, mu)), F = P;
+    __m256i c_lo = _mm256_setzero_si256(), c_hi = _mm256_setzero_si256();
+    for (int i = 0; i < kTerms; ++i) {  // a true comparison is all ones (-1): subtract it
+      c_lo = _mm256_sub_epi32(c_lo, _mm256_castps_si256(_mm256_cmp_ps(u_lo, F, _CMP_GE_OQ)));
+      c_hi = _mm256_sub_epi32(c_hi, _mm256_castps_si256(_mm256_cmp_ps(u_hi, F, _CMP_GE_OQ)));
       P = _mm256_mul_ps(P, _mm256_mul_ps(mu, inv[i]));
       F = _mm256_add_ps(F, P);
     }
-    const __m256i ci = _mm256_cvtps_epi32(cnt);
-    const int redo = _mm256_movemask_ps(_mm256_or_ps(
-        close, _mm256_or_ps(_mm256_cmp_ps(cnt, full, _CMP_EQ_OQ), _mm256_cmp_ps(mu, tail, _CMP_GE_OQ))));
+    const __m256i ci = c_lo;
+    const __m256i same = _mm256_cmpeq_epi32(c_lo, c_hi);
+    const __m256i full = _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(kTerms));
+    const int redo = (~_mm256_movemask_ps(_mm256_castsi256_ps(same)) & 0xff) |
+                     _mm256_movemask_ps(_mm256_castsi256_ps(full)) |
+                     _mm256_movemask_ps(_mm256_cmp_ps(mu, tail, _CMP_GE_OQ));
     if (redo == 0) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + k), ci);
       vtotal = _mm256_add_epi32(vtotal, ci);
@@ -274,10 +277,17 @@ SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t
       _mm256_store_si256(reinterpret_cast<__m256i*>(words[0]), wa);
       _mm256_store_si256(reinterpret_cast<__m256i*>(words[1]), wb);
       _mm256_store_si256(reinterpret_cast<__m256i*>(cl), ci);
+      alignas(32) float mul[8];
+      _mm256_store_ps(mul, mu);
       for (int l = 0; l < 8; ++l) {
         if (redo & (1 << l)) {
+          // the same split as the vector test (float mean), so that every lane whose float mean
+          // is below the tail gets exactly the double inversion of its uniform
+          const double mu_exact = static_cast<double>(w[k + l]) * rate;
           const double u_exact = word_uniform(words[l & 1][l >> 1]);
-          cl[l] = poisson(static_cast<double>(w[k + l]) * rate, u_exact, rng);
+          cl[l] = mul[l] >= static_cast<float>(kTailMean)
+                      ? poisson(mu_exact, u_exact, rng)
+                      : poisson_inversion(mu_exact, u_exact, rng);
         }
         c[k + l] = cl[l];
         total += cl[l];
@@ -328,8 +338,11 @@ struct PermuteTables {
 };
 const PermuteTables kPermute;
 
+// max_ps returns its second operand when either is NaN: max(0, x) keeps a NaN x, like std::max
+SAPMX_TARGET inline __m256 relu8(__m256 x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }
+
 SAPMX_TARGET inline __m256 weight8(__m256 x, bool relu) {
-  return relu ? _mm256_max_ps(x, _mm256_setzero_ps()) : _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  return relu ? relu8(x) : _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
 }
 
 // w needs 8 slots of slack past n
@@ -369,7 +382,7 @@ SAPMX_TARGET void expand_avx2(const float* h, int64_t a, bool relu, const int32_
     const __m256 m = _mm256_and_ps(_mm256_castsi256_ps(hit), _mm256_loadu_ps(scale + k));
     const __m256 v = _mm256_and_ps(nz, _mm256_permutevar8x32_ps(m, perm));
     _mm256_storeu_ps(mask + j, v);
-    _mm256_storeu_ps(out + j, _mm256_mul_ps(relu ? _mm256_max_ps(x, zero) : x, v));
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(relu ? relu8(x) : x, v));
     k += __builtin_popcount(bits);
   }
   expand_scalar(h + j, a - j, relu, c + k, scale + k, out + j, mask + j);
@@ -408,11 +421,11 @@ struct Workspace {
   std::vector<float> scale;    // 1 / (1 - (1 - p)^r) of each compacted entry
   std::vector<double> cdf;
   std::vector<int64_t> picks, owners;
-  std::unordered_set<int64_t> chosen;
-  void reserve(int64_t a) {
-    if (static_cast<int64_t>(w.size()) >= a) return;
-    // 8 slots of slack for the vector compress/expand
-    w.resize(a + 8); hits.resize(a + 8); scale.resize(a + 8); cdf.resize(a);
+  int64_t capacity = -1;
+  void reserve(int64_t a) {  // every buffer a + 8: slack for the 8-lane compress/expand
+    if (a <= capacity) return;
+    w.resize(a + 8); hits.resize(a + 8); scale.resize(a + 8); cdf.resize(a + 8);
+    capacity = a;
   }
 };
 
@@ -431,19 +444,20 @@ void correct_total(int64_t n, int64_t N, int64_t r, Workspace* ws, Xoshiro256* r
       c[std::min(k, n - 1)] += 1;
     }
   } else if (N > r) {
-    // Floyd's algorithm: D distinct positions among the N draws, uniformly
+    // D distinct positions among the N draws, uniformly: draw positions until D are distinct.
+    // Any procedure that treats all positions alike yields a uniform D-subset; drawing exactly
+    // the missing number each round never overshoots.
     const int64_t D = N - r;
-    auto& chosen = ws->chosen;
-    chosen.clear();
-    ws->picks.clear();
-    for (int64_t i = N - D; i < N; ++i) {
-      const int64_t t = static_cast<int64_t>((static_cast<unsigned __int128>(rng->next()) *
-                                              static_cast<uint64_t>(i + 1)) >> 64);
-      const int64_t pick = chosen.insert(t).second ? t : i;
-      if (pick == i) chosen.insert(i);
-      ws->picks.push_back(pick);
+    auto& picks = ws->picks;
+    picks.clear();
+    while (static_cast<int64_t>(picks.size()) < D) {
+      for (int64_t need = D - static_cast<int64_t>(picks.size()); need > 0; --need) {
+        picks.push_back(static_cast<int64_t>(
+            (static_cast<unsigned __int128>(rng->next()) * static_cast<uint64_t>(N)) >> 64));
+      }
+      std::sort(picks.begin(), picks.end());
+      picks.erase(std::unique(picks.begin(), picks.end()), picks.end());
     }
-    std::sort(ws->picks.begin(), ws->picks.end());
     // the draws are laid out entry after entry: position q belongs to the entry whose
     // cumulative count first exceeds q
     ws->owners.clear();
@@ -560,7 +574,13 @@ MXReturnValue sap_forward(const std::unordered_map<std::string, std::string>& at
     MX_ERROR_MSG << "sapmx_sap: more than 2^31 entries per example are not supported";
     return MX_FAIL;
   }
-  const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(frac * static_cast<double>(a)));
+  const double draws = frac * static_cast<double>(a);
+  if (draws > kMaxDraws) {
+    MX_ERROR_MSG << "sapmx_sap: frac * a = " << draws << " draws per example; at most 2^30 "
+                 << "are supported (lower frac)";
+    return MX_FAIL;
+  }
+  const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(draws));
   mx_cpu_rand_t* states = res.get_cpu_rand_states();
   const uint64_t base = (static_cast<uint64_t>(states[0]()) << 32) ^ static_cast<uint64_t>(states[0]());
   const float* x = data.data<float>();
