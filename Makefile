@@ -9,8 +9,9 @@ PROFILE ?= smoke
 help:
 	@echo "make install      create $(VENV), install sap_mx (editable) with dev+atari extras, build the native op"
 	@echo "make test         run the test suite (CPU, < 10 min on 2 cores)"
-	@echo "make bench        performance targets -> results/bench/*.csv"
+	@echo "make bench        performance targets and training throughput -> results/bench/*.csv"
 	@echo "make install-gpu  the same with mxnet-cu112 and the CUDA 11 runtime (NVIDIA sm_50-sm_86)"
+	@echo "make cifar-dense | cifar-dropout-train | cifar-adv  [PROFILE=smoke|quick|paper SEED=0 ...]"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,27 @@ test:
 
 bench:
 	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info
+
+# ---- CIFAR-10 training (issue 3): PROFILE=smoke|quick|paper, outputs in results[/smoke]/models/
+SEED ?= 0
+MODEL ?= resnet20
+RATES ?= 0.1 0.3 0.5
+DATA_DIR ?=
+GPUS ?=
+PRETRAINED ?=
+TRAIN = $(PY) -m experiments.cifar_train --profile $(PROFILE) --seed $(SEED) --model $(MODEL) \
+	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(GPUS),--gpus $(GPUS)) \
+	$(if $(PRETRAINED),--pretrained $(PRETRAINED))
+
+.PHONY: cifar-dense cifar-dropout-train cifar-adv cifar-train
+cifar-dense:
+	$(TRAIN) --recipe dense
+cifar-dropout-train:
+	@for rate in $(RATES); do $(TRAIN) --recipe dropout --rate $$rate || exit $$?; done
+cifar-adv:
+	$(TRAIN) --recipe adv
+cifar-train: cifar-dense cifar-dropout-train cifar-adv

@@ -8,11 +8,18 @@ import mxnet as mx
 from mxnet.gluon import Block
 
 from .cifar_resnet import CIFARResNetPreAct, authors_initializer, resnet20
+from .gluoncv_resnet import (WeightsUnavailable, cifar_resnet20_v1, cifar_resnet20_v2,
+                             load_gluoncv_weights)
 
-__all__ = ["resnet20", "CIFARResNetPreAct", "get_model", "register_model", "MODELS",
-           "initialize"]
+__all__ = ["resnet20", "cifar_resnet20_v1", "cifar_resnet20_v2", "CIFARResNetPreAct",
+           "get_model", "register_model", "MODELS", "initialize", "load_gluoncv_weights",
+           "WeightsUnavailable"]
 
-MODELS: dict[str, Callable[..., Block]] = {"resnet20": resnet20}
+MODELS: dict[str, Callable[..., Block]] = {
+    "resnet20": resnet20,                     # the authors' network (default)
+    "cifar_resnet20_v1": cifar_resnet20_v1,   # GluonCV layouts: their weights load
+    "cifar_resnet20_v2": cifar_resnet20_v2,
+}
 
 
 def register_model(name: str, constructor: Callable[..., Block]) -> None:

@@ -1,0 +1,117 @@
+"""Training throughput of the CIFAR-10 recipes on this machine, and what a paper run would take.
+
+For each recipe (dense, dropout-trained at rate 0.3, ADV) this times full training steps of the
+driver (``experiments.cifar_train.train_step``: augmentation, forward, backward, SGD update; ADV
+also makes its 20% FGSM examples) at the paper's batch of 512 on random CIFAR-shaped images, and
+the per-epoch test-set evaluation (10,000 images). From the medians it **extrapolates** the time of
+one paper epoch (50,000 images: 97 steps plus evaluation) and of a whole paper-profile run. These
+are extrapolations from a few steps, not timed runs; the CSV says so in every row.
+
+Run: ``python benchmarks/bench_train.py [--quick] [--out results/bench/train.csv]``
+(``make bench`` runs it after ``bench_core.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import sap_mx  # noqa: F401  (first: MXNet's OpenMP threads, the project default)
+import mxnet as mx
+import numpy as np
+from mxnet import gluon
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from experiments import cifar_train as ct  # noqa: E402
+from sap_mx.data import augment  # noqa: E402
+from sap_mx.models import get_model, initialize  # noqa: E402
+from sap_mx.results import provenance, write_csv  # noqa: E402
+
+TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
+RUNS = {"dense": 0.0, "dropout": 0.3, "adv": 0.0}   # recipe -> dropout rate timed
+
+
+def time_recipe(recipe_name: str, rate: float, steps: int, warmup: int, seed: int = 0) -> dict:
+    recipe = ct.RECIPES[recipe_name]
+    batch = recipe.batch_size
+    args = ct.Args(recipe=recipe_name, rate=rate, seed=seed)
+    ctx = [mx.cpu()]
+    net, model = ct.build_model(args, ctx)
+    trainer = gluon.Trainer(net.collect_params(), "sgd",
+                            {"learning_rate": 0.05, "momentum": recipe.momentum, "wd": recipe.wd})
+    snapshot = None
+    if recipe.adv_fraction:
+        snapshot = get_model(args.model)
+        initialize(snapshot, ctx=ctx[0])
+        snapshot.hybridize()
+        ct.copy_weights(net, snapshot)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    x_pool = rng.integers(0, 256, (2 * batch, 3, 32, 32), dtype=np.uint8)
+    y_pool = rng.integers(0, 10, 2 * batch).astype(np.int32)
+
+    def step() -> float:
+        start = time.perf_counter()
+        idx = rng.choice(len(x_pool), batch, replace=False)
+        xb = mx.nd.array(augment(x_pool[idx], rng), dtype="float32")
+        yb = mx.nd.array(y_pool[idx], dtype="float32")
+        if snapshot is not None:
+            xb, _ = ct.adversarial_mix(snapshot, xb, yb, recipe)
+        ct.train_step(model, trainer, loss_fn, xb, yb, ctx, batch)  # syncs (asscalar)
+        return time.perf_counter() - start
+
+    for _ in range(warmup):
+        step()
+    step_s = statistics.median(step() for _ in range(steps))
+
+    x_eval = rng.integers(0, 256, (500, 3, 32, 32), dtype=np.uint8)
+    y_eval = rng.integers(0, 10, 500)
+    ct.evaluate(net, x_eval, y_eval, ctx[0], 32)  # warm
+    evals = 2 if recipe.dropout else 1  # dropout runs also score with dropout on
+    start = time.perf_counter()
+    for _ in range(3):
+        ct.evaluate(net, x_eval, y_eval, ctx[0], 32)
+    eval_s = (time.perf_counter() - start) / 3 * (TEST_IMAGES / len(x_eval)) * evals
+
+    steps_per_epoch = TRAIN_IMAGES // batch
+    epoch_s = steps_per_epoch * step_s + eval_s
+    return {"recipe": recipe_name, "rate": rate, "batch": batch,
+            "images_per_s": round(batch / step_s, 1), "step_ms": round(step_s * 1e3, 1),
+            "eval_s_per_epoch": round(eval_s, 1),
+            "epoch_s_extrapolated": round(epoch_s, 1),
+            "paper_epochs": recipe.epochs,
+            "paper_run_h_extrapolated": round(recipe.epochs * epoch_s / 3600, 2),
+            "steps_timed": steps,
+            "detail": f"median of {steps} steps after {warmup} warm-up on random images; "
+                      f"epoch = {steps_per_epoch} steps + test evaluation; extrapolated, not run"}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 timed steps per recipe")
+    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "train.csv"))
+    args = parser.parse_args(argv)
+    steps, warmup = (3, 1) if args.quick else (8, 2)
+    meta = provenance()
+    rows = []
+    for recipe_name, rate in RUNS.items():
+        row = {**time_recipe(recipe_name, rate, steps, warmup),
+               "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+               "mode": "quick" if args.quick else "full", **meta}
+        rows.append(row)
+        print(f"{recipe_name:8s} {row['images_per_s']:7.1f} img/s  step {row['step_ms']:7.1f} ms  "
+              f"epoch ~{row['epoch_s_extrapolated'] / 60:5.1f} min  paper run "
+              f"({row['paper_epochs']} epochs) ~{row['paper_run_h_extrapolated']:.1f} h "
+              "(extrapolated)", flush=True)
+    path = write_csv(args.out, rows)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
