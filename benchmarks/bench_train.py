@@ -36,7 +36,8 @@ TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 RUNS = {"dense": 0.0, "dropout": 0.3, "adv": 0.0}   # recipe -> dropout rate timed
 
 
-def time_recipe(recipe_name: str, rate: float, steps: int, warmup: int, seed: int = 0) -> dict:
+def prepare(recipe_name: str, rate: float, seed: int = 0):
+    """A closure timing one full training step of ``recipe_name``, and its evaluation timer."""
     recipe = ct.RECIPES[recipe_name]
     batch = recipe.batch_size
     args = ct.Args(recipe=recipe_name, rate=rate, seed=seed)
@@ -65,30 +66,49 @@ def time_recipe(recipe_name: str, rate: float, steps: int, warmup: int, seed: in
         ct.train_step(model, trainer, loss_fn, xb, yb, ctx, batch)  # syncs (asscalar)
         return time.perf_counter() - start
 
-    for _ in range(warmup):
-        step()
-    step_s = statistics.median(step() for _ in range(steps))
-
     x_eval = rng.integers(0, 256, (500, 3, 32, 32), dtype=np.uint8)
     y_eval = rng.integers(0, 10, 500)
-    ct.evaluate(net, x_eval, y_eval, ctx[0], 32)  # warm
-    evals = 2 if recipe.dropout else 1  # dropout runs also score with dropout on
-    start = time.perf_counter()
-    for _ in range(3):
-        ct.evaluate(net, x_eval, y_eval, ctx[0], 32)
-    eval_s = (time.perf_counter() - start) / 3 * (TEST_IMAGES / len(x_eval)) * evals
 
-    steps_per_epoch = TRAIN_IMAGES // batch
-    epoch_s = steps_per_epoch * step_s + eval_s
-    return {"recipe": recipe_name, "rate": rate, "batch": batch,
+    def evaluation() -> float:
+        """Seconds for one epoch's test-set evaluation (dropout runs also score dropout-on)."""
+        ct.evaluate(net, x_eval, y_eval, ctx[0], 32)  # warm
+        start = time.perf_counter()
+        for _ in range(3):
+            ct.evaluate(net, x_eval, y_eval, ctx[0], 32)
+        evals = 2 if recipe.dropout else 1
+        return (time.perf_counter() - start) / 3 * (TEST_IMAGES / len(x_eval)) * evals
+
+    return step, evaluation
+
+
+def measure(steps: int, warmup: int) -> list[dict]:
+    """Steps of the three recipes alternate (round robin), so that a noisy shared CPU slows all
+    of them alike; each recipe's time is the median of its steps."""
+    timers = {name: prepare(name, rate) for name, rate in RUNS.items()}
+    for step, _ in timers.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in timers}
+    for _ in range(steps):
+        for name, (step, _) in timers.items():
+            times[name].append(step())
+    rows = []
+    for name, (_, evaluation) in timers.items():
+        recipe = ct.RECIPES[name]
+        batch, step_s, eval_s = recipe.batch_size, statistics.median(times[name]), evaluation()
+        steps_per_epoch = TRAIN_IMAGES // batch
+        epoch_s = steps_per_epoch * step_s + eval_s
+        rows.append({
+            "recipe": name, "rate": RUNS[name], "batch": batch,
             "images_per_s": round(batch / step_s, 1), "step_ms": round(step_s * 1e3, 1),
-            "eval_s_per_epoch": round(eval_s, 1),
-            "epoch_s_extrapolated": round(epoch_s, 1),
+            "eval_s_per_epoch": round(eval_s, 1), "epoch_s_extrapolated": round(epoch_s, 1),
             "paper_epochs": recipe.epochs,
             "paper_run_h_extrapolated": round(recipe.epochs * epoch_s / 3600, 2),
             "steps_timed": steps,
-            "detail": f"median of {steps} steps after {warmup} warm-up on random images; "
-                      f"epoch = {steps_per_epoch} steps + test evaluation; extrapolated, not run"}
+            "detail": f"median of {steps} steps (recipes alternating) after {warmup} warm-up, "
+                      f"random images; epoch = {steps_per_epoch} steps + test evaluation; "
+                      "extrapolated, not run"})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -99,12 +119,11 @@ def main(argv=None) -> int:
     steps, warmup = (3, 1) if args.quick else (8, 2)
     meta = provenance()
     rows = []
-    for recipe_name, rate in RUNS.items():
-        row = {**time_recipe(recipe_name, rate, steps, warmup),
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+    for row in measure(steps, warmup):
+        row = {**row, "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
                "mode": "quick" if args.quick else "full", **meta}
         rows.append(row)
-        print(f"{recipe_name:8s} {row['images_per_s']:7.1f} img/s  step {row['step_ms']:7.1f} ms  "
+        print(f"{row['recipe']:8s} {row['images_per_s']:7.1f} img/s  step {row['step_ms']:7.1f} ms  "
               f"epoch ~{row['epoch_s_extrapolated'] / 60:5.1f} min  paper run "
               f"({row['paper_epochs']} epochs) ~{row['paper_run_h_extrapolated']:.1f} h "
               "(extrapolated)", flush=True)
