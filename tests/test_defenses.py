@@ -176,12 +176,26 @@ def test_biases_are_left_alone():
     np.testing.assert_allclose(out[0], layer.bias.data().asnumpy(), rtol=1e-6)
 
 
-def test_dropout_at_test_law():
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_dropout_at_test_law(hybridize):
+    """Keep with probability 1 - rate, scale by 1 / (1 - rate), at inference and hybridized;
+    backward is the same mask; each call draws anew."""
+    block = DropoutAtTest(0.3)
+    if hybridize:
+        block.hybridize()
     x = mx.nd.ones((200, 500))
-    out = DropoutAtTest(0.3)(x).asnumpy()
+    x.attach_grad()
+    with mx.autograd.record(train_mode=False):
+        out = block(x)
+    out.backward()
+    out, grad = out.asnumpy(), x.grad.asnumpy()
     kept = out != 0
     assert abs(kept.mean() - 0.7) < 0.005
     np.testing.assert_allclose(out[kept], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_array_equal(grad, out)  # d(mask * x / 0.7)/dx = mask / 0.7 = out at x = 1
+    with mx.autograd.predict_mode():
+        again = block(x).asnumpy()
+    assert abs((again != 0).mean() - 0.7) < 0.005 and not np.array_equal(again != 0, kept)
 
 
 def test_rna_and_rsa_laws():
