@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-PROFILE ?= smoke
+PROFILE ?= paper
 
 .PHONY: install install-gpu test bench ops clean help
 

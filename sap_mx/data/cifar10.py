@@ -157,8 +157,9 @@ def load_cifar10(data_dir=None, *, download: bool = True):
         else:
             raise DataNotFound(
                 f"CIFAR-10 not found (looked in {looked}) and no network to download it: copy "
-                f"cifar-10-binary.tar.gz or cifar-10-python.tar.gz from {CIFAR10_URL} into one "
-                "of those folders (or set SAP_DATA_DIR / --data-dir)") from None
+                f"cifar-10-binary.tar.gz or cifar-10-python.tar.gz from {CIFAR10_URL} into "
+                f"{'one of those folders' if ', ' in looked else 'that folder'}, or point "
+                "--data-dir / SAP_DATA_DIR at a folder holding it") from None
     if fmt == "bin":
         parts = [[_read_bin(folder / f, True) for f in names] for names in (TRAIN_BIN, TEST_BIN)]
     else:
