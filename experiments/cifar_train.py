@@ -95,7 +95,8 @@ class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
     recipe: str = _arg("dense", "dense | dropout | adv (see the module docstring)")
-    profile: str = _arg("smoke", "smoke (generated data) | quick (real, 1/10 of the epochs) | paper")
+    profile: str = _arg("paper", "paper (the recipe) | quick (real data, 1/10 of the epochs) | "
+                                 "smoke (generated data, seconds)")
     seed: int = _arg(0, "seeds python, numpy and mxnet; part of the run name")
     rate: float = _arg(0.0, "dropout rate (recipe 'dropout' only)")
     model: str = _arg("resnet20", "resnet20 (the authors') | cifar_resnet20_v1 | cifar_resnet20_v2")
@@ -148,7 +149,16 @@ def check_args(args: Args) -> tuple[Recipe, Profile]:
         raise UsageError("--pretrained gluoncv needs --model cifar_resnet20_v1 or _v2")
     if args.kvstore not in ("device", "dist_sync"):
         raise UsageError(f"--kvstore must be 'device' or 'dist_sync', got {args.kvstore!r}")
+    if args.kvstore == "dist_sync":
+        unset = [v for v in DMLC_VARIABLES if v not in os.environ]
+        if unset:
+            raise UsageError(f"--kvstore dist_sync needs {', '.join(unset)} set (see README, "
+                             "'Several devices, several machines')")
     return recipe, profile
+
+
+DMLC_VARIABLES = ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_SERVER",
+                  "DMLC_NUM_WORKER")
 
 
 def run_name(args: Args) -> str:
@@ -202,7 +212,7 @@ def copy_weights(src, dst) -> None:
     """Parameters (and BatchNorm statistics) of ``src`` into ``dst``, matched by structure."""
     dst_params = dst._collect_params_with_prefix()
     for name, param in src._collect_params_with_prefix().items():
-        dst_params[name].set_data(param.data())
+        dst_params[name].set_data(param.list_data()[0])
 
 
 def aux_params(net):
@@ -218,12 +228,12 @@ class AuxSync:
     def __init__(self, kv, net):
         self.kv, self.params = kv, aux_params(net)
         for i, p in enumerate(self.params):
-            kv.init(self.KEY_OFFSET + i, mx.nd.zeros_like(p.data()))
+            kv.init(self.KEY_OFFSET + i, mx.nd.zeros_like(p.list_data()[0]))
 
     def __call__(self):
         for i, p in enumerate(self.params):
-            total = mx.nd.zeros_like(p.data())
-            self.kv.push(self.KEY_OFFSET + i, p.data())
+            total = mx.nd.zeros_like(p.list_data()[0])
+            self.kv.push(self.KEY_OFFSET + i, p.list_data()[0])
             self.kv.pull(self.KEY_OFFSET + i, out=total)
             p.set_data(total / self.kv.num_workers)
 
@@ -306,6 +316,11 @@ def train(args: Args) -> dict:
         snapshot.hybridize()
 
     start, history = 0, []
+    if args.fresh and rank == 0:  # nothing of the discarded run may pass for this one's
+        for stale in ("final.params", "final.json", "log.csv", "curve.png"):
+            (run_dir / stale).unlink(missing_ok=True)
+        for stale in run_dir.glob("final.rank*.params"):
+            stale.unlink()
     if checkpoint.exists(ckpt_dir) and not args.fresh:
         meta, files = checkpoint.load(ckpt_dir)
         if meta.get("config") != json.loads(json.dumps(config)):
@@ -411,13 +426,24 @@ def train_step(model, trainer, loss_fn, xb, yb, ctxs, batch: int) -> tuple[float
     return loss_sum, correct
 
 
+def adversarial_positions(batch: int, fraction: float) -> np.ndarray:
+    """round(fraction * batch) positions spread evenly over the batch (every 5th for 20%), so
+    that each device's share of a split batch holds the same mix."""
+    k = round(fraction * batch)
+    return np.floor(np.arange(k) * batch / k).astype(np.int64) if k else np.zeros(0, np.int64)
+
+
 def adversarial_mix(snapshot, xb, yb, recipe: Recipe):
-    """Replace the first round(adv_fraction * B) examples by FGSM ones made on ``snapshot``."""
-    k = round(recipe.adv_fraction * xb.shape[0])
-    if k == 0:
+    """Replace round(adv_fraction * B) examples (``adversarial_positions``) of the (shuffled)
+    batch by their FGSM versions made on ``snapshot``; returns (batch, count)."""
+    positions = adversarial_positions(xb.shape[0], recipe.adv_fraction)
+    if len(positions) == 0:
         return xb, 0
-    adv = fgsm(snapshot, xb[:k], yb[:k], recipe.adv_eps)
-    return mx.nd.concat(adv, xb[k:], dim=0), k
+    index = mx.nd.array(positions, ctx=xb.context, dtype="int64")
+    adv = fgsm(snapshot, xb.take(index), yb.take(index), recipe.adv_eps)
+    mixed = xb.copy()
+    mixed[positions.tolist()] = adv
+    return mixed, len(positions)
 
 
 def _progress(enabled: bool, total: int, desc: str):

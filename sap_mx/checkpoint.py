@@ -33,10 +33,16 @@ def _sha256(path: Path) -> str:
 
 
 def _recover(path: Path) -> None:
-    """Finish a swap interrupted between its two renames."""
+    """Finish a swap interrupted between or after its renames, and drop temp folders that a
+    crash left behind."""
     old = path.with_name(path.name + ".old")
     if not path.exists() and old.exists():
         os.replace(old, path)
+    elif old.exists() and (path / MANIFEST).is_file():
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in path.parent.glob(f".{path.name}.*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def exists(path) -> bool:
@@ -58,6 +64,8 @@ def save(path, writers: dict[str, Callable[[str], None]], meta: dict) -> Path:
             hashes[name] = _sha256(tmp / name)
         with open(tmp / MANIFEST, "w") as handle:
             json.dump({"files": hashes, "meta": meta}, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
         old = path.with_name(path.name + ".old")
         if path.exists():
             os.replace(path, old)

@@ -66,6 +66,46 @@ def test_corrupt_pickle_and_archive_are_reported(tmp_path):
         load_cifar10(tmp_path / "a", download=False)
 
 
+@pytest.mark.parametrize("fmt", ["bin", "py"])
+@pytest.mark.parametrize("damage", ["truncated", "byte_flipped"])
+def test_damaged_real_archive_is_reported_and_not_half_extracted(tmp_path, fmt, damage):
+    write_cifar10(tmp_path, n_train=300, n_test=50, fmt=fmt, archive=True, seed=2)
+    archive = next(tmp_path.glob("*.tar.gz"))
+    raw = bytearray(archive.read_bytes())
+    if damage == "truncated":
+        raw = raw[: len(raw) * 2 // 3]
+    else:
+        raw[len(raw) // 2] ^= 0xFF  # the gzip CRC catches what tarfile alone would miss
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(DataNotFound, match=f"{archive.name} is corrupt or truncated") as err:
+        load_cifar10(tmp_path, download=False)
+    assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [archive.name]  # nothing half-written
+
+
+def test_archive_without_the_cifar_files_is_reported(tmp_path):
+    import tarfile
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "readme.txt").write_text("not CIFAR-10")
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "other", arcname="cifar-10-batches-py")
+    with pytest.raises(DataNotFound, match="does not hold the CIFAR-10 files"):
+        load_cifar10(tmp_path, download=False)
+    assert not (tmp_path / "cifar-10-batches-py").exists()
+
+
+def test_augmentation_shifts_and_mirrors():
+    x = np.random.default_rng(1).integers(1, 256, (200, 3, 32, 32)).astype(np.uint8)
+    out = augment(x, np.random.default_rng(0), pad=4, flip=False)
+    shifted = sum(not np.array_equal(out[i], x[i]) for i in range(200))
+    assert shifted > 150  # 80 of 81 offsets move the image
+    mirrored = augment(x, np.random.default_rng(0), pad=0, flip=True)
+    flips = sum(np.array_equal(mirrored[i], x[i, :, :, ::-1]) for i in range(200))
+    assert 70 < flips < 130 and flips + sum(np.array_equal(mirrored[i], x[i]) for i in
+                                            range(200)) == 200
+
+
 def test_wrong_pickle_content_is_reported(tmp_path):
     write_cifar10(tmp_path, n_train=100, n_test=20, fmt="py")
     with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "wb") as handle:
@@ -85,10 +125,12 @@ def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
 
 
 def test_driver_without_data_fails_fast_in_one_line(tmp_path):
-    env = dict(os.environ, SAP_DATA_DIR=str(tmp_path), MXNET_HOME=str(tmp_path))
+    env = dict(os.environ, SAP_DATA_DIR=str(tmp_path), MXNET_HOME=str(tmp_path),
+               SAP_MX_OFFLINE="1")  # as on a machine without network, even where there is one
     start = time.time()
     done = subprocess.run([sys.executable, "-m", "experiments.cifar_train", "--profile", "paper",
-                           "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True)
+                           "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
     assert time.time() - start < 60
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

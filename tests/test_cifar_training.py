@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import mxnet as mx
 import numpy as np
@@ -72,11 +73,20 @@ def test_adversarial_mix_replaces_20_percent_with_fgsm_of_the_snapshot():
     y = mx.nd.array(np.arange(10) % 10)
     mixed, k = ct.adversarial_mix(snapshot, x, y, ct.RECIPES["adv"])
     assert k == 2
-    np.testing.assert_array_equal(mixed[2:].asnumpy(), x[2:].asnumpy())
-    expected = fgsm(snapshot, x[:2], y[:2], 2.0).asnumpy()
-    np.testing.assert_allclose(mixed[:2].asnumpy(), expected, atol=1e-4)
-    delta = np.abs(mixed[:2].asnumpy() - x[:2].asnumpy())
+    adv, clean = [0, 5], [1, 2, 3, 4, 6, 7, 8, 9]
+    np.testing.assert_array_equal(mixed.asnumpy()[clean], x.asnumpy()[clean])
+    expected = fgsm(snapshot, x[adv], y[adv], 2.0).asnumpy()
+    np.testing.assert_allclose(mixed.asnumpy()[adv], expected, atol=1e-4)
+    delta = np.abs(mixed.asnumpy()[adv] - x.asnumpy()[adv])
     assert delta.max() <= 2.0 + 1e-4 and (delta > 1.99).mean() > 0.5
+
+
+def test_adversarial_positions_are_20_percent_spread_over_devices():
+    positions = ct.adversarial_positions(512, 0.2)
+    assert len(positions) == 102 and len(set(positions.tolist())) == 102
+    for part in np.array_split(np.arange(512), 2):   # two devices get 51 each
+        assert np.isin(part, positions).sum() == 51
+    assert ct.adversarial_positions(64, 0.0).size == 0
 
 
 def test_adv_training_uses_the_previous_epochs_model(tmp_path, monkeypatch):
@@ -161,6 +171,40 @@ def test_kill_minus_nine_loses_at_most_the_current_epoch(tmp_path):
     assert ct.train(args(tmp_path, epochs=2))["finished"]
 
 
+def test_crash_after_the_swap_leaves_no_obstacle(tmp_path):
+    """Killed after the new checkpoint is in place but before the old one is removed: the next
+    save must still work."""
+    ct.train(args(tmp_path, epochs=3, stop_after=1))
+    ckpt = tmp_path / "run" / "checkpoint"
+    shutil.copytree(ckpt, ckpt.with_name("checkpoint.old"))
+    assert ct.train(args(tmp_path, epochs=3, stop_after=1))["epochs_done"] == 2
+    assert not ckpt.with_name("checkpoint.old").exists()
+
+
+def test_real_kill_minus_nine_mid_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "experiments.cifar_train", "--profile", "smoke", "--epochs", "6",
+           "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "checkpoint" / "manifest.json").is_file():
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.7)  # somewhere inside a later epoch (or a later save)
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    meta, _ = checkpoint.load(out / "checkpoint")
+    assert 1 <= meta["epoch"] < 6
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resuming dense-smoke-seed0 after epoch {meta['epoch']}/6" in done.stderr
+    assert len((out / "log.csv").read_text().splitlines()) == 1 + 6
+
+
 def test_corrupt_checkpoint_gives_a_clear_error(tmp_path, capsys):
     ct.train(args(tmp_path, epochs=2, stop_after=1))
     params = tmp_path / "run" / "checkpoint" / "net.params"
@@ -188,6 +232,7 @@ def test_different_configuration_is_not_resumed(tmp_path, capsys):
     (["--crop", "30"], "--crop must be 32 or 28"),
     (["--pretrained", "gluoncv"], "needs --model cifar_resnet20_v1 or _v2"),
     (["--gpus", "x"], "GPU indices like 0,1"),
+    (["--kvstore", "dist_sync"], "--kvstore dist_sync needs DMLC_ROLE"),
 ])
 def test_usage_errors_are_one_line(capsys, argv, match):
     assert ct.main(argv + ["--no-progress"]) == 2
@@ -234,6 +279,7 @@ def test_pretrained_gluoncv_offline_is_a_clear_error(tmp_path, capsys, monkeypat
     monkeypatch.setattr("gluoncv.model_zoo.model_store.get_model_file",
                         lambda *a, **k: (_ for _ in ()).throw(OSError("no network")))
     code = ct.main(["--model", "cifar_resnet20_v2", "--pretrained", "gluoncv", "--epochs", "1",
+                    "--profile", "smoke",
                     "--out", str(tmp_path / "run"), "--no-progress"])
     assert code == 2
     assert "cannot get GluonCV's pretrained cifar_resnet20_v2" in capsys.readouterr().err

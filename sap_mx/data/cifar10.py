@@ -19,6 +19,7 @@ on that scale) and int32 labels.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import pickle
@@ -26,6 +27,7 @@ import shutil
 import socket
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -68,30 +70,44 @@ def _candidates(data_dir) -> list[Path]:
     return places + [_gluon_root()]
 
 
-def _extract(archive: Path) -> None:
-    """Extract next to the archive, atomically (temp dir, then rename of its contents)."""
+def _check_gzip(archive: Path) -> None:
+    """Read the whole gzip stream: a truncated or altered archive fails its length/CRC check
+    (tarfile alone stops reading before the gzip trailer)."""
+    with gzip.open(archive, "rb") as stream:
+        while stream.read(1 << 22):
+            pass
+
+
+def _extract(archive: Path, sub: str, expected: list[str]) -> None:
+    """Extract ``sub/`` next to the archive, atomically: into a temp dir, checked complete,
+    then renamed into place."""
+    fix = f"delete it and download CIFAR-10 again from {CIFAR10_URL}"
     try:
+        _check_gzip(archive)
         with tempfile.TemporaryDirectory(dir=archive.parent) as tmp:
             with tarfile.open(archive) as tar:
-                members = [m for m in tar.getmembers()
-                           if not (m.name.startswith("/") or ".." in Path(m.name).parts)]
-                tar.extractall(tmp, members=members)
-            for entry in Path(tmp).iterdir():
-                target = archive.parent / entry.name
-                if not target.exists():
-                    os.replace(entry, target)
-    except (tarfile.TarError, EOFError, OSError) as err:
-        raise DataNotFound(f"{archive} is corrupt or truncated ({err}); delete it and download "
-                           f"CIFAR-10 again from {CIFAR10_URL}") from None
+                tar.extractall(tmp, filter="data")  # no absolute paths, links or devices
+            if not all((Path(tmp) / sub / f).is_file() for f in expected):
+                raise DataNotFound(f"{archive} does not hold the CIFAR-10 files {sub}/"
+                                   f"{expected[0]} ... {expected[-1]}; {fix}")
+            os.replace(Path(tmp) / sub, archive.parent / sub)
+    except PermissionError:
+        raise DataNotFound(f"cannot extract {archive}: {archive.parent} is not writable; "
+                           "extract it into a writable folder and pass that with --data-dir "
+                           "(or SAP_DATA_DIR)") from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+        raise DataNotFound(f"{archive} is corrupt or truncated ({type(err).__name__}: "
+                           f"{str(err).splitlines()[0] if str(err) else ''}); {fix}") from None
 
 
 def find_cifar10(data_dir=None) -> tuple[str, Path]:
     """(format, directory) of the first CIFAR-10 copy found: format 'bin' or 'py'."""
     for place in _candidates(data_dir):
-        for archive, sub in (("cifar-10-binary.tar.gz", "cifar-10-batches-bin"),
-                             ("cifar-10-python.tar.gz", "cifar-10-batches-py")):
+        for archive, sub, expected in (
+                ("cifar-10-binary.tar.gz", "cifar-10-batches-bin", TRAIN_BIN + TEST_BIN),
+                ("cifar-10-python.tar.gz", "cifar-10-batches-py", TRAIN_PY + TEST_PY)):
             if (place / archive).is_file() and not (place / sub).is_dir():
-                _extract(place / archive)
+                _extract(place / archive, sub, expected)
         for folder in (place, place / "cifar-10-batches-bin"):
             if all((folder / f).is_file() for f in TRAIN_BIN + TEST_BIN):
                 return "bin", folder
@@ -132,6 +148,9 @@ def _read_py(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _online(host: str = "apache-mxnet.s3-accelerate.dualstack.amazonaws.com", timeout=3.0) -> bool:
+    """Whether MXNet's dataset host is reachable; ``SAP_MX_OFFLINE=1`` says no without trying."""
+    if os.environ.get("SAP_MX_OFFLINE") == "1":
+        return False
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
         return True
