@@ -11,7 +11,9 @@ help:
 	@echo "make test         run the test suite (CPU, < 10 min on 2 cores)"
 	@echo "make bench        performance targets and training throughput -> results/bench/*.csv"
 	@echo "make install-gpu  the same with mxnet-cu112 and the CUDA 11 runtime (NVIDIA sm_50-sm_86)"
-	@echo "make cifar-dense | cifar-dropout-train | cifar-adv  [PROFILE=smoke|quick|paper SEED=0 ...]"
+	@echo "make cifar-dense | cifar-dropout-train | cifar-adv-train   train [PROFILE=paper|quick|smoke SEED=0]"
+	@echo "make cifar-sap | cifar-iterative | cifar-dropout | cifar-adv | cifar-baselines | cifar-mc | cifar-all"
+	@echo "make report       results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,7 @@ test:
 bench:
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_eval.py
 
 clean:
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info
@@ -49,11 +52,35 @@ TRAIN = $(PY) -m experiments.cifar_train --profile $(PROFILE) --seed $(SEED) --m
 	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(GPUS),--gpus $(GPUS)) \
 	$(if $(PRETRAINED),--pretrained $(PRETRAINED))
 
-.PHONY: cifar-dense cifar-dropout-train cifar-adv cifar-train
+.PHONY: cifar-dense cifar-dropout-train cifar-adv-train cifar-train
 cifar-dense:
 	$(TRAIN) --recipe dense
 cifar-dropout-train:
 	@for rate in $(RATES); do $(TRAIN) --recipe dropout --rate $$rate || exit $$?; done
-cifar-adv:
+cifar-adv-train:
 	$(TRAIN) --recipe adv
-cifar-train: cifar-dense cifar-dropout-train cifar-adv
+cifar-train: cifar-dense cifar-dropout-train cifar-adv-train
+
+# ---- CIFAR-10 experiments (issue 4): each target first trains (or resumes, or finds finished)
+# the models it reads; DENSE=gluoncv evaluates GluonCV's published v2 weights as the dense model.
+DENSE ?=
+NEEDS_DENSE = $(if $(filter gluoncv,$(DENSE)),,cifar-dense)
+EVAL = $(PY) -m experiments.cifar_eval --profile $(PROFILE) --seed $(SEED) --model $(MODEL) \
+	--rates "$(RATES)" $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(DENSE),--dense $(DENSE))
+
+.PHONY: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc cifar-all report
+cifar-sap: $(NEEDS_DENSE)
+	$(EVAL) --experiment sap
+cifar-iterative: $(NEEDS_DENSE)
+	$(EVAL) --experiment iterative
+cifar-dropout: $(NEEDS_DENSE) cifar-dropout-train
+	$(EVAL) --experiment dropout
+cifar-adv: $(NEEDS_DENSE) cifar-adv-train
+	$(EVAL) --experiment adv
+cifar-baselines: $(NEEDS_DENSE)
+	$(EVAL) --experiment baselines
+cifar-mc: $(NEEDS_DENSE)
+	$(EVAL) --experiment mc
+cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc
+report:
+	$(PY) -m experiments.report --profile $(PROFILE)

@@ -7,7 +7,7 @@ from .._checks import clip_range, non_negative
 from ..predict import as_batch
 from .gradients import input_gradient
 
-__all__ = ["fgsm"]
+__all__ = ["fgsm", "fgsm_step"]
 
 
 def fgsm(net, x, y, eps: float, *, mc_samples: int = 1, clip=(0.0, 255.0),
@@ -36,4 +36,17 @@ def fgsm(net, x, y, eps: float, *, mc_samples: int = 1, clip=(0.0, 255.0),
     if eps == 0:
         return mx.nd.clip(x, lo, hi)
     g = input_gradient(net, x, y, mc_samples=mc_samples, max_rows=max_rows)
-    return mx.nd.clip(x + eps * mx.nd.sign(g), lo, hi)
+    return fgsm_step(x, g, eps, clip=(lo, hi))
+
+
+def fgsm_step(x, gradient, eps: float, *, clip=(0.0, 255.0)) -> mx.nd.NDArray:
+    """x + eps * sign(gradient), clipped: FGSM from a gradient already computed.
+
+    One gradient serves every eps of a sweep (the gradient of FGSM does not depend on eps), which
+    is how the experiments evaluate the paper's grid of lambdas for the cost of one gradient."""
+    eps = non_negative("eps", eps)
+    lo, hi = clip_range("clip", clip)
+    x = as_batch(x)
+    if eps == 0:
+        return mx.nd.clip(x, lo, hi)
+    return mx.nd.clip(x + eps * mx.nd.sign(gradient), lo, hi)

@@ -1,0 +1,478 @@
+"""The paper's CIFAR-10 experiments (Figs. 1-6): accuracy of defended models under attack.
+
+Each experiment is a list of *tasks*; a task is one evaluated model (base weights + defense +
+parameter) under one attack made on one adversary model with a number of MC samples, swept over
+the paper's lambdas {0, 1, 2, 4, 8, 16, 32, 64} (pixels, 0..255 scale):
+
+==========  =====================================================================================
+sap         Fig. 1a (random +-lambda per pixel) and 1b (FGSM, MC gradients): dense and SAP-k%
+iterative   Fig. 1c: iterative attack (k = 1, ceil(lambda) steps); dense vs dense, SAP-100 vs
+            SAP-100 (10 MC samples per step), SAP-100 vs dense-made perturbations
+dropout     Fig. 2a (dropout added post hoc), 2b (dropout-trained, on at test), 2c (off at test)
+adv         Fig. 3 (dense, SAP-100, ADV, ADV+SAP-100) and Fig. 4 (calibration, plus ECE)
+baselines   Fig. 5a-f: RNW, RSW, DWP, SWP, RNA, RSA over a parameter grid, each attacked on itself
+mc          Fig. 6: SAP-100 against FGSM made on the dense model and on SAP-100 with 1..1000 MC
+==========  =====================================================================================
+
+Stochastic models answer with the mean softmax of ``predict_mc`` passes (the paper: 100); FGSM on
+a stochastic model uses the mean gradient of ``attack_mc`` passes (the paper: 100). FGSM's
+gradient does not depend on lambda, so one gradient per batch serves the whole sweep.
+
+Rows go to ``results/cifar/<experiment>.csv`` (smoke: ``results/smoke/cifar/``), keyed by their
+settings: a rerun computes only the missing rows, and each task's rows are written atomically
+when it ends (an interruption loses at most the task in progress). Figures go to
+``results[/smoke]/cifar/figures/``.
+
+Usage: ``python -m experiments.cifar_eval --experiment sap --profile smoke``; the Make targets
+``cifar-sap`` ... ``cifar-mc`` / ``cifar-all`` wrap it and train the models they need first.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sap_mx  # first: sets MXNet's OpenMP threads
+import mxnet as mx
+import numpy as np
+
+from sap_mx import metrics
+from sap_mx.attacks import bim, fgsm_step, input_gradient, random_noise
+from sap_mx.data import DataNotFound
+from sap_mx.hardware import HardwareError
+from sap_mx.models import WeightsUnavailable, get_model, load_gluoncv_weights
+from sap_mx.predict import predict_proba
+from sap_mx.results import git_sha, write_csv
+
+from . import cifar_train as ct
+from .profiles import ROOT, UsageError, get_profile
+
+EPS = (0, 1, 2, 4, 8, 16, 32, 64)          # the paper's lambdas (pixels)
+CALIBRATION_EPS = (0, 1, 2, 4, 8, 16, 32)  # Fig. 4 panels
+CALIBRATION_BINS = 10
+
+# grids (the paper's legends are not legible for all of them; these are our choices, README)
+SAP_PERCENTAGES = (5, 10, 20, 50, 100, 200, 500)
+POSTHOC_DROPOUT = (0.1, 0.2, 0.3, 0.5, 0.7)
+BASELINE_GRIDS = {
+    "rnw": (0.005, 0.01, 0.02, 0.05),   # s, additive weight noise
+    "rsw": (0.05, 0.1, 0.2, 0.5),       # s, multiplicative weight noise
+    "dwp": (90, 70, 50, 30),            # k, % of each weight tensor kept
+    "swp": (50, 100, 200, 500),         # k, % of samples drawn per weight tensor
+    "rna": (0.1, 0.5, 1.0, 2.0),        # s, additive activation noise
+    "rsa": (0.1, 0.2, 0.5, 1.0),        # s, multiplicative activation noise
+}
+# the paper's legend value -> defend() keyword arguments
+DEFENSE_ARGS = {
+    "sap": lambda k: {"frac": k / 100}, "swp": lambda k: {"frac": k / 100},
+    "dwp": lambda k: {"keep": k / 100}, "dropout": lambda rate: {"rate": rate},
+    "rnw": lambda s: {"sigma": s}, "rsw": lambda s: {"sigma": s},
+    "rna": lambda s: {"sigma": s}, "rsa": lambda s: {"sigma": s},
+}
+DETERMINISTIC = {"none", "dwp"}
+
+
+# ---------------------------------------------------------------------------------------------
+# settings per profile
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalSettings:
+    """How much work an evaluation does (the paper's numbers in ``paper``)."""
+
+    n_test: int            # first n test images
+    predict_mc: int        # passes averaged for a stochastic model's prediction
+    attack_mc: int         # MC samples of an FGSM gradient on a stochastic model
+    iterative_mc: int      # MC samples per step of the iterative attack on SAP-100
+    mc_grid: tuple         # Fig. 6 adversary MC samples
+    batch: int = 128
+
+
+SETTINGS = {
+    "paper": EvalSettings(10_000, 100, 100, 10, (1, 10, 100, 1000)),
+    "quick": EvalSettings(1_000, 20, 20, 5, (1, 10, 100)),
+    "smoke": EvalSettings(32, 4, 4, 2, (1, 4, 16), batch=32),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# tasks and experiments
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    """One evaluated model under one attack, swept over ``EPS``."""
+
+    figure: str
+    model: str                 # base weights: dense | adv | dropout<rate>
+    defense: str = "none"      # none | a key of DEFENSE_ARGS
+    param: float | None = None  # the paper's legend value (SAP/SWP/DWP: percent)
+    attack: str = "fgsm"       # random | fgsm | iterative
+    attack_model: str = "self"  # self: gradients of the evaluated model; dense: of the dense one
+    mc_samples: int = 1        # the adversary's MC samples (0: no gradient)
+
+    @property
+    def stochastic(self) -> bool:
+        return self.defense not in DETERMINISTIC
+
+    def key(self) -> tuple:
+        return (self.model, self.defense, _fmt(self.param), self.attack, self.attack_model,
+                str(self.mc_samples))
+
+    def label(self) -> str:
+        name = self.model if self.defense == "none" else (
+            f"{self.model}+{self.defense}-{_fmt(self.param)}")
+        adversary = "" if self.attack_model == "self" else f" vs {self.attack_model}"
+        mc = f" mc{self.mc_samples}" if self.mc_samples > 1 else ""
+        return f"{name} {self.attack}{adversary}{mc}"
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _self_attack(figure, model, defense, param, attack, s: EvalSettings, mc=None) -> Task:
+    stochastic = defense not in DETERMINISTIC
+    mc = 0 if attack == "random" else (mc or s.attack_mc) if stochastic else 1
+    return Task(figure, model, defense, param, attack, "self", mc)
+
+
+def sap_tasks(s: EvalSettings, rates) -> list[Task]:
+    tasks = []
+    for attack, figure in (("random", "1a"), ("fgsm", "1b")):
+        tasks.append(_self_attack(figure, "dense", "none", None, attack, s))
+        tasks += [_self_attack(figure, "dense", "sap", k, attack, s) for k in SAP_PERCENTAGES]
+    return tasks
+
+
+def iterative_tasks(s: EvalSettings, rates) -> list[Task]:
+    return [Task("1c", "dense", attack="iterative"),
+            Task("1c", "dense", "sap", 100, "iterative", "self", s.iterative_mc),
+            Task("1c", "dense", "sap", 100, "iterative", "dense", 1)]
+
+
+def dropout_tasks(s: EvalSettings, rates) -> list[Task]:
+    tasks = [_self_attack("2a", "dense", "none", None, "fgsm", s)]
+    tasks += [_self_attack("2a", "dense", "dropout", r, "fgsm", s) for r in POSTHOC_DROPOUT]
+    tasks += [_self_attack("2b", f"dropout{r:g}", "dropout", r, "fgsm", s) for r in rates]
+    tasks += [_self_attack("2c", f"dropout{r:g}", "none", None, "fgsm", s) for r in rates]
+    return tasks
+
+
+def adv_tasks(s: EvalSettings, rates) -> list[Task]:
+    return [_self_attack("3", model, defense, param, "fgsm", s)
+            for model in ("dense", "adv") for defense, param in (("none", None), ("sap", 100))]
+
+
+def baseline_tasks(s: EvalSettings, rates) -> list[Task]:
+    tasks = [_self_attack("5", "dense", "none", None, "fgsm", s)]
+    for panel, (name, grid) in zip("abcdef", BASELINE_GRIDS.items(), strict=True):
+        tasks += [_self_attack(f"5{panel}", "dense", name, p, "fgsm", s) for p in grid]
+    return tasks
+
+
+def mc_tasks(s: EvalSettings, rates) -> list[Task]:
+    return ([Task("6", "dense"), Task("6", "dense", "sap", 100, "fgsm", "dense", 1)]
+            + [Task("6", "dense", "sap", 100, "fgsm", "self", m) for m in s.mc_grid])
+
+
+EXPERIMENTS = {"sap": sap_tasks, "iterative": iterative_tasks, "dropout": dropout_tasks,
+               "adv": adv_tasks, "baselines": baseline_tasks, "mc": mc_tasks}
+
+
+# ---------------------------------------------------------------------------------------------
+# arguments
+# ---------------------------------------------------------------------------------------------
+def _arg(default, help_text):
+    return field(default=default, metadata={"help": help_text})
+
+
+@dataclass
+class Args:
+    """Command-line arguments; every field is a ``--flag``."""
+
+    experiment: str = _arg("sap", "sap | iterative | dropout | adv | baselines | mc | all")
+    profile: str = _arg("paper", "smoke (generated data) | quick (1,000 test images, fewer MC "
+                                 "samples) | paper (10,000 images, 100 MC samples)")
+    seed: int = _arg(0, "seed of the evaluation and of the trained models it reads")
+    model: str = _arg("resnet20", "architecture of the trained models (as in cifar_train)")
+    dense: str = _arg("", "'gluoncv': GluonCV's published cifar_resnet20_v2 as the dense model "
+                          "(needs network once) instead of our trained one")
+    rates: str = _arg("0.1,0.3,0.5", "dropout rates of the dropout-trained models (Fig. 2b/c)")
+    data_dir: str = _arg("", "folder holding CIFAR-10 (as in cifar_train)")
+    n_test: int = _arg(0, "override the profile's number of test images (0: keep)")
+    predict_mc: int = _arg(0, "override the profile's prediction passes (0: keep)")
+    attack_mc: int = _arg(0, "override the profile's FGSM MC samples (0: keep)")
+    models: str = _arg("", "folder of the trained runs (default: results/models, smoke: "
+                           "results/smoke/models)")
+    out: str = _arg("", "results folder (default: results/cifar, smoke: results/smoke/cifar)")
+    progress: bool = _arg(True, "show progress bars")
+
+
+def parse_args(argv=None) -> Args:
+    parser = argparse.ArgumentParser(prog="python -m experiments.cifar_eval",
+                                     description=__doc__.split("\n\n")[0])
+    for f in dataclasses.fields(Args):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                                help=f.metadata["help"])
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
+    return Args(**vars(parser.parse_args(argv)))
+
+
+def settings_for(args: Args) -> EvalSettings:
+    s = SETTINGS[get_profile(args.profile).name]
+    for name in ("n_test", "predict_mc", "attack_mc"):
+        value = getattr(args, name)
+        if value < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+        if value:
+            s = dataclasses.replace(s, **{name: value})
+    return s
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(r) for r in text.replace(",", " ").split())
+    except ValueError:
+        raise UsageError(f"--rates must be numbers like 0.1,0.3,0.5, got {text!r}") from None
+    if not rates or not all(0 < r < 1 for r in rates):
+        raise UsageError(f"--rates must be dropout rates in (0, 1), got {text!r}")
+    return rates
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------------
+class Models:
+    """Trained weights by name (``dense``, ``adv``, ``dropout0.3``), each loaded once, and their
+    defended versions."""
+
+    def __init__(self, args: Args):
+        self.args, self.nets, self.ids, self.defended = args, {}, {}, {}
+        self.profile = get_profile(args.profile)
+
+    def _train_args(self, name: str) -> ct.Args:
+        if name.startswith("dropout"):
+            return ct.Args(recipe="dropout", rate=float(name[len("dropout"):]),
+                           profile=self.args.profile, seed=self.args.seed, model=self.args.model)
+        return ct.Args(recipe=name, profile=self.args.profile, seed=self.args.seed,
+                       model=self.args.model)
+
+    def base(self, name: str):
+        if name in self.nets:
+            return self.nets[name]
+        if name == "dense" and self.args.dense == "gluoncv":
+            net = get_model("cifar_resnet20_v2")
+            net.initialize()
+            load_gluoncv_weights(net, "cifar_resnet20_v2")
+            self.ids[name] = "gluoncv:cifar_resnet20_v2"
+        else:
+            train_args = self._train_args(name)
+            models = Path(self.args.models) if self.args.models else (
+                self.profile.results_dir() / "models")
+            run = models / ct.run_name(train_args)
+            params = run / "final.params"
+            if not params.is_file():
+                target = {"dense": "cifar-dense", "adv": "cifar-adv-train"}.get(
+                    name, "cifar-dropout-train")
+                raise UsageError(f"no trained {name} model at {_rel(params)}: run `make {target} "
+                                 f"PROFILE={self.args.profile} SEED={self.args.seed}` first")
+            net = get_model(self.args.model)
+            net.load_parameters(str(params))
+            digest = hashlib.sha256(params.read_bytes()).hexdigest()[:12]
+            self.ids[name] = f"{_rel(params)}@{digest}"
+        net.hybridize(static_alloc=True)
+        self.nets[name] = net
+        return net
+
+    def evaluated(self, task: Task):
+        key = (task.model, task.defense, task.param)
+        if key not in self.defended:
+            net = self.base(task.model)
+            self.defended[key] = net if task.defense == "none" else sap_mx.defend(
+                net, task.defense, **DEFENSE_ARGS[task.defense](task.param))
+        return self.defended[key]
+
+    def adversary(self, task: Task):
+        return self.evaluated(task) if task.attack_model == "self" else self.base(task.attack_model)
+
+
+def _rel(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------------
+KEY_FIELDS = ("experiment", "model", "defense", "param", "attack", "attack_model", "mc_samples",
+              "eps", "n", "predict_mc", "seed", "profile", "checkpoint")
+
+
+def row_key(row: dict, fields=KEY_FIELDS) -> tuple:
+    return tuple(str(row[k]) for k in fields)
+
+
+class Store:
+    """Rows of one CSV keyed by their settings; rewritten atomically after each task."""
+
+    def __init__(self, path: Path, fields=KEY_FIELDS):
+        self.path, self.fields, self.rows = path, fields, {}
+        if path.is_file():
+            import csv
+
+            with open(path, newline="") as handle:
+                for row in csv.DictReader(handle):
+                    self.rows[row_key(row, fields)] = row
+
+    def has(self, row: dict) -> bool:
+        return row_key(row, self.fields) in self.rows
+
+    def add(self, rows: list[dict]) -> None:
+        for row in rows:
+            self.rows[row_key(row, self.fields)] = {k: str(v) for k, v in row.items()}
+        columns = list(dict.fromkeys(k for r in self.rows.values() for k in r))
+        write_csv(self.path, [{k: r.get(k, "") for k in columns} for r in self.rows.values()])
+
+
+def seed_task(seed: int, task: Task) -> None:
+    """One seeding block per task, so that a task's numbers do not depend on what ran before."""
+    import random
+
+    mixed = (seed * 1_000_003 + zlib.crc32(repr(task.key()).encode())) % (2**31)
+    random.seed(mixed)
+    np.random.seed(mixed)
+    mx.random.seed(mixed)
+
+
+def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: EvalSettings,
+                  eps_list, calibrate: bool = False, progress: bool = True):
+    """Accuracy at each eps of ``eps_list`` (and the probabilities, for calibration)."""
+    evaluated, adversary = models.evaluated(task), models.adversary(task)
+    predict_mc = s.predict_mc if task.stochastic else 1
+    correct = dict.fromkeys(eps_list, 0)
+    probs = {eps: [] for eps in eps_list}
+    batches = range(0, len(x), s.batch)
+    bar = _progress(progress, len(batches), task.label())
+    for start in batches:
+        xb = mx.nd.array(x[start:start + s.batch], dtype="float32")
+        yb = mx.nd.array(y[start:start + s.batch], dtype="float32")
+        gradient = None
+        if task.attack == "fgsm" and any(eps > 0 for eps in eps_list):
+            gradient = input_gradient(adversary, xb, yb, mc_samples=task.mc_samples)
+        for eps in eps_list:
+            if task.attack == "random":
+                xa = random_noise(xb, eps)
+            elif task.attack == "fgsm":
+                xa = fgsm_step(xb, gradient, eps)
+            else:
+                xa = bim(adversary, xb, yb, eps, step=1.0, mc_samples=task.mc_samples)
+            p = predict_proba(evaluated, xa, mc_samples=predict_mc).asnumpy()
+            correct[eps] += int((p.argmax(axis=1) == y[start:start + s.batch]).sum())
+            if calibrate:
+                probs[eps].append(p)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    accuracy = {eps: correct[eps] / len(x) for eps in eps_list}
+    return accuracy, {eps: np.concatenate(p) for eps, p in probs.items() if p}
+
+
+def run(args: Args) -> list[Path]:
+    """Run one experiment (or all); returns the files written."""
+    names = list(EXPERIMENTS) if args.experiment == "all" else [args.experiment]
+    if any(n not in EXPERIMENTS for n in names):
+        raise UsageError(f"unknown experiment {args.experiment!r}; valid: "
+                         f"{', '.join(EXPERIMENTS)}, all")
+    profile = get_profile(args.profile)
+    s = settings_for(args)
+    rates = parse_rates(args.rates)
+    if args.dense not in ("", "gluoncv"):
+        raise UsageError(f"--dense must be 'gluoncv' or empty, got {args.dense!r}")
+    out = Path(args.out) if args.out else profile.results_dir() / "cifar"
+    train_args = ct.Args(profile=args.profile, seed=args.seed, data_dir=args.data_dir)
+    (_, (x_test, y_test)), data_label = ct.load_data(train_args, profile)
+    if s.n_test > len(x_test):
+        raise UsageError(f"--n-test {s.n_test} is more than the {len(x_test)} test images")
+    x, y = x_test[:s.n_test], y_test[:s.n_test].astype(np.int64)
+    models, sha, written = Models(args), git_sha(), []
+    for name in names:
+        store = Store(out / f"{name}.csv")
+        cal_store = Store(out / "calibration.csv", KEY_FIELDS + ("bin",)) if name == "adv" else None
+        tasks = EXPERIMENTS[name](s, rates)
+        print(f"{name}: {len(tasks)} tasks on {len(x)} test images ({data_label}, profile "
+              f"{args.profile}, seed {args.seed})", file=sys.stderr, flush=True)
+        for task in tasks:
+            models.evaluated(task)  # loads weights (and fails early if missing)
+            models.adversary(task)
+            meta = {"experiment": name, "figure": task.figure, "model": task.model,
+                    "defense": task.defense, "param": _fmt(task.param), "attack": task.attack,
+                    "attack_model": task.attack_model, "mc_samples": task.mc_samples,
+                    "n": len(x), "predict_mc": s.predict_mc if task.stochastic else 1,
+                    "seed": args.seed, "profile": args.profile, "data": data_label,
+                    "checkpoint": models.ids[task.model]}
+            missing = [eps for eps in EPS if not store.has({**meta, "eps": eps})]
+            if not missing:
+                continue
+            seed_task(args.seed, task)
+            start = time.time()
+            calibrate = name == "adv"
+            acc, probs = evaluate_task(task, models, x, y, s, missing, calibrate, args.progress)
+            rows, bins = [], []
+            utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            for eps in missing:
+                row = {**meta, "eps": eps, "accuracy": round(acc[eps], 6)}
+                if calibrate:
+                    row["ece"] = (round(metrics.expected_calibration_error(
+                        probs[eps], y, CALIBRATION_BINS), 6) if eps in CALIBRATION_EPS else "")
+                    if eps in CALIBRATION_EPS:
+                        bins += [{**meta, "eps": eps, **b}
+                                 for b in metrics.calibration_bins(probs[eps], y,
+                                                                   CALIBRATION_BINS)]
+                rows.append({**row, "git_sha": sha, "utc": utc})
+            if bins:
+                cal_store.add([{**b, "git_sha": sha, "utc": utc} for b in bins])
+            store.add(rows)
+            print(f"  {task.label():40s} " + " ".join(
+                f"{eps}:{100 * acc[eps]:.1f}" for eps in missing)
+                + f"  ({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
+        written.append(store.path)
+        if cal_store is not None:
+            written.append(cal_store.path)
+        from . import cifar_figures
+
+        written += cifar_figures.draw(name, store.path, out / "figures", seed=args.seed,
+                                      profile=args.profile, n=len(x))
+    return written
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    try:
+        args = parse_args(argv)
+        written = run(args)
+    except (DataNotFound, HardwareError, UsageError, WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {_rel(path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""The CIFAR-10 experiment driver: tasks and grids, the FGSM sweep, transfer attacks, resumable
+keyed rows, calibration output, figures and errors. Models are trained for one smoke epoch into
+a temp folder; evaluations use a handful of generated test images."""
+import csv
+import os
+import re
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import sap_mx
+from experiments import cifar_eval as ce
+from experiments import cifar_train as ct
+from sap_mx import metrics
+from sap_mx.attacks import fgsm, fgsm_step, input_gradient
+from sap_mx.models import get_model, initialize
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    for recipe in ("dense", "adv"):
+        train_args = ct.Args(recipe=recipe, profile="smoke", epochs=1, progress=False)
+        ct.train(ct.Args(recipe=recipe, profile="smoke", epochs=1, progress=False,
+                         out=str(root / ct.run_name(train_args))))
+    return root
+
+
+def eval_args(models_dir, out, **kw):
+    base = dict(profile="smoke", models=str(models_dir), out=str(out), n_test=8, predict_mc=2,
+                attack_mc=2, progress=False)
+    base.update(kw)
+    return ce.Args(**base)
+
+
+def read(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---------------------------------------------------------------------------------------------
+# the experiments as the paper defines them
+# ---------------------------------------------------------------------------------------------
+def test_paper_settings_and_grids():
+    assert ce.EPS == (0, 1, 2, 4, 8, 16, 32, 64)
+    paper = ce.SETTINGS["paper"]
+    assert (paper.n_test, paper.predict_mc, paper.attack_mc, paper.iterative_mc) == (
+        10_000, 100, 100, 10)
+    assert paper.mc_grid == (1, 10, 100, 1000)
+    assert 100 in ce.SAP_PERCENTAGES
+    assert min(ce.SAP_PERCENTAGES) <= 10 and max(ce.SAP_PERCENTAGES) >= 500
+    assert set(ce.BASELINE_GRIDS) == {"rnw", "rsw", "dwp", "swp", "rna", "rsa"}
+
+
+def test_task_lists_follow_the_figures():
+    s = ce.SETTINGS["paper"]
+    iterative = ce.iterative_tasks(s, (0.3,))
+    assert [(t.defense, t.attack_model, t.mc_samples) for t in iterative] == [
+        ("none", "self", 1), ("sap", "self", 10), ("sap", "dense", 1)]
+    assert all(t.attack == "iterative" for t in iterative)
+    adv = ce.adv_tasks(s, ())
+    assert {(t.model, t.defense, t.param) for t in adv} == {
+        ("dense", "none", None), ("dense", "sap", 100), ("adv", "none", None),
+        ("adv", "sap", 100)}
+    assert all(t.mc_samples == (100 if t.defense == "sap" else 1) for t in adv)
+    dropout = ce.dropout_tasks(s, (0.1, 0.5))
+    assert {t.figure for t in dropout} == {"2a", "2b", "2c"}
+    assert [(t.model, t.defense) for t in dropout if t.figure == "2c"] == [
+        ("dropout0.1", "none"), ("dropout0.5", "none")]
+    sap = ce.sap_tasks(s, ())
+    assert all(t.mc_samples == 0 for t in sap if t.attack == "random")
+    baselines = ce.baseline_tasks(s, ())
+    assert all(t.mc_samples == (1 if t.defense in ("none", "dwp") else 100) for t in baselines)
+    mc = ce.mc_tasks(s, ())
+    assert [t.mc_samples for t in mc if t.attack_model == "self" and t.defense == "sap"] == [
+        1, 10, 100, 1000]
+
+
+# ---------------------------------------------------------------------------------------------
+# attacks as the driver uses them
+# ---------------------------------------------------------------------------------------------
+def test_one_gradient_serves_the_whole_fgsm_sweep():
+    net = get_model("resnet20")
+    initialize(net, seed=2)
+    x = mx.nd.random.uniform(0, 255, (4, 3, 32, 32))
+    y = mx.nd.array([1, 2, 3, 4])
+    g = input_gradient(net, x, y)
+    for eps in ce.EPS:
+        np.testing.assert_allclose(fgsm_step(x, g, eps).asnumpy(), fgsm(net, x, y, eps).asnumpy(),
+                                   atol=1e-4)
+
+
+@pytest.mark.parametrize("attack_model", ["self", "dense"])
+def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_path, monkeypatch,
+                                                              attack_model):
+    args = eval_args(models_dir, tmp_path)
+    models = ce.Models(args)
+    task = ce.Task("6", "dense", "sap", 100, "fgsm", attack_model,
+                   3 if attack_model == "self" else 1)
+    calls = []
+    real = ce.input_gradient
+
+    def spy(net, x, y, *, mc_samples=1, **kw):
+        calls.append((net, mc_samples))
+        return real(net, x, y, mc_samples=mc_samples, **kw)
+
+    monkeypatch.setattr(ce, "input_gradient", spy)
+    x = np.random.default_rng(0).integers(0, 256, (8, 3, 32, 32)).astype(np.uint8)
+    y = np.arange(8) % 10
+    ce.evaluate_task(task, models, x, y, ce.SETTINGS["smoke"], ce.EPS, progress=False)
+    expected = models.evaluated(task) if attack_model == "self" else models.base("dense")
+    assert calls and all(net is expected for net, _ in calls)
+    assert all(mc == task.mc_samples for _, mc in calls)
+    assert models.evaluated(task) is not models.base("dense")
+
+
+# ---------------------------------------------------------------------------------------------
+# runs: rows, resume, reproducibility, figures
+# ---------------------------------------------------------------------------------------------
+def test_run_writes_keyed_rows_and_figure_and_resumes_only_what_is_missing(models_dir, tmp_path,
+                                                                            monkeypatch):
+    args = eval_args(models_dir, tmp_path / "out", experiment="mc")
+    written = ce.run(args)
+    path = tmp_path / "out" / "mc.csv"
+    assert path in written and (tmp_path / "out" / "figures" / "fig6_mc.png") in written
+    rows = read(path)
+    tasks = ce.mc_tasks(ce.settings_for(args), ())
+    assert len(rows) == len(tasks) * len(ce.EPS)
+    for column in ("defense", "param", "attack", "attack_model", "mc_samples", "eps", "accuracy",
+                   "n", "seed", "profile", "data", "checkpoint", "git_sha"):
+        assert column in rows[0], column
+    assert {r["profile"] for r in rows} == {"smoke"} and rows[0]["data"].startswith("generated")
+    assert re.fullmatch(r".+/dense-smoke-seed0/final\.params@[0-9a-f]{12}", rows[0]["checkpoint"])
+
+    # nothing missing: a rerun evaluates nothing
+    calls = []
+    real = ce.evaluate_task
+    monkeypatch.setattr(ce, "evaluate_task", lambda task, *a, **k: calls.append(task) or real(
+        task, *a, **k))
+    ce.run(args)
+    assert calls == []
+
+    # drop one task's rows at two lambdas (as if interrupted): only that task runs, only those
+    # lambdas are computed, and the numbers come out the same (per-task seeding)
+    dropped = [r for r in rows if r["mc_samples"] == "4" and r["eps"] in ("2", "16")]
+    kept = [r for r in rows if r not in dropped]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    ce.run(args)
+    assert [(t.attack_model, t.mc_samples) for t in calls] == [("self", 4)]
+    again = {ce.row_key(r): r["accuracy"] for r in read(path)}
+    assert again == {ce.row_key(r): r["accuracy"] for r in rows}
+
+
+def test_adv_experiment_writes_calibration_bins_and_ece(models_dir, tmp_path):
+    written = ce.run(eval_args(models_dir, tmp_path, experiment="adv"))
+    rows, bins = read(tmp_path / "adv.csv"), read(tmp_path / "calibration.csv")
+    assert {(r["model"], r["defense"]) for r in rows} == {
+        ("dense", "none"), ("dense", "sap"), ("adv", "none"), ("adv", "sap")}
+    assert len(bins) == 4 * len(ce.CALIBRATION_EPS) * ce.CALIBRATION_BINS
+    for row in rows:
+        eps = float(row["eps"])
+        mine = [b for b in bins if b["model"] == row["model"] and b["defense"] == row["defense"]
+                and float(b["eps"]) == eps]
+        if eps not in ce.CALIBRATION_EPS:
+            assert row["ece"] == "" and not mine
+            continue
+        counts = [int(b["count"]) for b in mine]
+        assert sum(counts) == 8
+        ece = sum(int(b["count"]) / 8 * abs(float(b["accuracy"]) - float(b["confidence"]))
+                  for b in mine if int(b["count"]))
+        assert float(row["ece"]) == pytest.approx(ece, abs=1e-5)
+        correct = sum(int(b["count"]) * float(b["accuracy"]) for b in mine if int(b["count"]))
+        assert float(row["accuracy"]) == pytest.approx(correct / 8, abs=1e-5)
+    assert {p.name for p in written if p.suffix == ".png"} == {"fig3_adv.png",
+                                                               "fig4_calibration.png"}
+
+
+def test_ece_from_the_driver_matches_metrics_on_the_same_predictions(models_dir, tmp_path):
+    args = eval_args(models_dir, tmp_path)
+    models = ce.Models(args)
+    task = ce.Task("3", "dense")
+    x = np.random.default_rng(1).integers(0, 256, (8, 3, 32, 32)).astype(np.uint8)
+    y = np.arange(8) % 10
+    acc, probs = ce.evaluate_task(task, models, x, y, ce.SETTINGS["smoke"], (0, 4),
+                                  calibrate=True, progress=False)
+    direct = sap_mx.predict_proba(models.base("dense"), x.astype(np.float32)).asnumpy()
+    np.testing.assert_allclose(probs[0], direct, rtol=1e-5, atol=1e-6)
+    assert acc[0] == metrics.accuracy(direct, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------------------------
+def test_missing_model_is_a_one_line_error(tmp_path, capsys):
+    code = ce.main(["--profile", "smoke", "--models", str(tmp_path / "none"), "--out",
+                    str(tmp_path / "out"), "--no-progress", "--n-test", "4"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("error: no trained dense model at") and "make cifar-dense" in err[-1]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--experiment", "fig7"], "unknown experiment 'fig7'; valid: sap, iterative, dropout, adv,"),
+    (["--rates", "0.1,x"], "--rates must be numbers"),
+    (["--rates", "1.5"], "--rates must be dropout rates in (0, 1)"),
+    (["--dense", "mine"], "--dense must be 'gluoncv' or empty"),
+    (["--n-test", "-1"], "--n-test must be >= 0"),
+    (["--profile", "full"], "unknown profile 'full'"),
+])
+def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):
+    code = ce.main(["--out", str(tmp_path), "--no-progress"]
+                   + ([] if "--profile" in argv else ["--profile", "smoke"]) + argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and match in err[0]
+    assert not os.listdir(tmp_path)

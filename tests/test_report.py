@@ -1,0 +1,357 @@
+"""The CIFAR-10 report: joining the paper's numbers with ours, and the paper numbers file itself."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments import report
+from experiments.profiles import ROOT, UsageError
+from experiments.report import (PAPER_NUMBERS, build_report, compare, load_paper_numbers,
+                                load_results, main)
+from sap_mx.results import write_csv
+
+PAPER_TEXT = Path("/work/shared/papers/000_881b4ce8236a0495.txt")
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic results
+# ---------------------------------------------------------------------------------------------
+
+
+def _row(experiment="sap", model="dense", defense="none", param="", attack="fgsm",
+         attack_model="self", mc_samples=1, eps=0, accuracy=0.5, n=10000, seed=0,
+         profile="paper", **extra) -> dict:
+    figure = {"sap": "1b", "adv": "3", "iterative": "1c"}.get(experiment, "")
+    row = dict(experiment=experiment, figure=figure, model=model, defense=defense, param=param,
+               attack=attack, attack_model=attack_model, mc_samples=mc_samples, eps=eps,
+               accuracy=accuracy, n=n, predict_mc=100 if defense == "sap" else 1, seed=seed,
+               profile=profile, data="generated" if profile == "smoke" else "cifar10",
+               checkpoint=f"results/models/{model}", git_sha="0123abcd4567")
+    row.update(extra)
+    return row
+
+
+def _sap(**kw) -> dict:
+    return _row(**{"defense": "sap", "param": 100, "mc_samples": 100, **kw})
+
+
+def _write(results_dir: Path, experiment: str, rows: list[dict]) -> None:
+    write_csv(results_dir / f"{experiment}.csv", rows)
+
+
+def _by_id(comparisons) -> dict:
+    return {c.paper["id"]: c for c in comparisons}
+
+
+def _compare(results_dir: Path) -> dict:
+    return _by_id(compare(load_results(results_dir), load_paper_numbers(PAPER_NUMBERS)))
+
+
+@pytest.fixture
+def results_dir(tmp_path) -> Path:
+    path = tmp_path / "results" / "cifar"
+    path.mkdir(parents=True)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# the join
+# ---------------------------------------------------------------------------------------------
+
+
+def test_absolute_row_finds_the_right_row(results_dir):
+    _write(results_dir, "sap", [
+        _row(eps=1, accuracy=0.663),
+        _row(eps=2, accuracy=0.100),                      # other lambda
+        _row(eps=1, accuracy=0.200, attack_model="dense"),  # other attack model
+        _sap(eps=1, accuracy=0.300),                      # other defense
+    ])
+    _write(results_dir, "iterative", [_row(experiment="iterative", attack="iterative", eps=1,
+                                           accuracy=0.400)])
+    c = _compare(results_dir)
+    assert c["dense_fgsm_eps1"].ours == pytest.approx(66.3)
+    assert c["dense_fgsm_eps1"].delta == pytest.approx(0.0, abs=1e-9)
+    assert c["dense_fgsm_eps1"].profile == "paper"
+    assert c["dense_fgsm_eps1"].reading.startswith("agrees")
+    assert c["dense_fgsm_eps2"].delta == pytest.approx(10.0 - 56.4)
+    assert c["dense_iter_eps1"].ours == pytest.approx(40.0)   # its own file, not sap.csv
+    out = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md")
+    text = out.read_text()
+    assert "| 1b | dense, FGSM, λ=1 | 66.3% | 66.3% | 0.0 | paper | 10000 |" in text
+
+
+def test_points_row_is_a_difference_of_our_accuracies(results_dir):
+    _write(results_dir, "sap", [
+        _row(eps=2, accuracy=0.564), _sap(eps=2, accuracy=0.727),
+        _row(eps=4, accuracy=0.300), _sap(eps=4, accuracy=0.400),
+    ])
+    c = _compare(results_dir)
+    eps2, eps4 = c["sap100_vs_dense_fgsm_eps2"], c["sap100_vs_dense_fgsm_eps4"]
+    assert eps2.paper["value"] == 16.3
+    assert eps2.ours == pytest.approx(72.7 - 56.4)
+    assert eps2.delta == pytest.approx(0.0, abs=1e-9)
+    assert eps4.ours == pytest.approx(10.0)
+    assert eps4.delta == pytest.approx(10.0 - 12.8)
+    assert eps4.reading == "ours lower by 2.8 pts"   # 2 s.e. of the difference is 1.3 pts
+    assert eps4.mc_samples == 100
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert ("| SAP-100 − dense, FGSM (MC 100), λ=4 | +12.8 pts | +10.0 pts | -2.8 | paper |"
+            in text)
+
+
+def test_points_row_needs_the_reference_in_the_same_profile(results_dir):
+    _write(results_dir, "sap", [_sap(eps=1, accuracy=0.8, profile="quick"),
+                                _row(eps=1, accuracy=0.6, profile="smoke")])
+    c = _compare(results_dir)["sap100_vs_dense_fgsm_eps1"]
+    assert c.ours is None and c.reading.startswith("not run")
+
+
+def test_reduced_mc_samples_still_match_and_are_shown(results_dir):
+    _write(results_dir, "adv", [
+        _row(experiment="adv", model="adv", eps=16, accuracy=0.20, profile="smoke", n=200),
+        _row(experiment="adv", model="adv", defense="sap", param=100, mc_samples=8, eps=16,
+             accuracy=0.30, profile="smoke", n=200),
+    ])
+    c = _compare(results_dir)["advsap100_vs_adv_fgsm_eps16"]
+    assert c.ours == pytest.approx(10.0)
+    assert c.mc_samples == 8
+    assert "adversary MC 8 (paper 100)" in c.reading
+    assert c.reading.endswith("(smoke: generated data)")
+
+
+def test_exact_mc_samples_preferred_over_others(results_dir):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.5),
+                                _sap(eps=1, accuracy=0.1, mc_samples=10),
+                                _sap(eps=1, accuracy=0.7)])
+    c = _compare(results_dir)["sap100_vs_dense_fgsm_eps1"]
+    assert c.ours == pytest.approx(20.0) and c.mc_samples == 100
+
+
+def test_paper_profile_preferred_over_quick_and_smoke(results_dir):
+    _write(results_dir, "sap", [
+        _row(eps=1, accuracy=0.20, profile="smoke"),
+        _row(eps=1, accuracy=0.663, profile="paper"),
+        _row(eps=1, accuracy=0.40, profile="quick"),
+        _row(eps=2, accuracy=0.10, profile="smoke"),
+        _row(eps=2, accuracy=0.50, profile="quick"),
+    ])
+    c = _compare(results_dir)
+    assert (c["dense_fgsm_eps1"].ours, c["dense_fgsm_eps1"].profile) == (pytest.approx(66.3),
+                                                                         "paper")
+    assert (c["dense_fgsm_eps2"].ours, c["dense_fgsm_eps2"].profile) == (pytest.approx(50.0),
+                                                                         "quick")
+    assert c["dense_fgsm_eps2"].reading == "ours lower by 6.4 pts (quick: reduced profile)"
+
+
+def test_accuracy_averaged_over_the_seeds_of_the_chosen_profile(results_dir):
+    _write(results_dir, "iterative", [
+        _row(experiment="iterative", attack="iterative", eps=2, accuracy=a, seed=s)
+        for s, a in [(0, 0.49), (1, 0.50), (2, 0.54)]
+    ] + [_row(experiment="iterative", attack="iterative", eps=2, accuracy=0.9, seed=7,
+              profile="smoke")])
+    c = _compare(results_dir)["dense_iter_eps2"]
+    assert c.ours == pytest.approx(51.0) and c.seeds == 3 and c.n == 10000
+    assert c.delta == pytest.approx(0.9)
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert "| 50.1% | 51.0% | +0.9 | paper | 10000 × 3 seeds |" in text
+
+
+def test_missing_rows_read_not_run(results_dir):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.663)])
+    comparisons = _compare(results_dir)
+    assert len(comparisons) == 27
+    c = comparisons["adv_fgsm_eps2"]
+    assert c.ours is None and c.delta is None and c.reading == "not run"
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert "| 3 | ADV, FGSM, λ=2 | 70.9% | not run |  |  |  | not run |" in text
+
+
+def test_standard_error_stated_when_the_gap_is_within_two(results_dir):
+    # smoke, n=200: s.e. = sqrt(0.6 * 0.4 / 200) = 3.46 pts; gap 6.3 pts < 2 s.e.
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.60, profile="smoke", n=200)])
+    c = _compare(results_dir)["dense_fgsm_eps1"]
+    assert c.reading == ("ours lower by 6.3 pts; within 2 s.e. (s.e. 3.5 pts) "
+                         "(smoke: generated data)")
+
+
+# ---------------------------------------------------------------------------------------------
+# the report file
+# ---------------------------------------------------------------------------------------------
+
+
+def test_smoke_rows_give_a_bold_warning_and_paper_rows_none(results_dir, tmp_path):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.5, profile="smoke")])
+    text = build_report(results_dir, PAPER_NUMBERS, tmp_path / "smoke.md").read_text()
+    assert "**Warning: some rows come from the smoke profile: generated data, not CIFAR-10" in text
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.5, profile="paper")])
+    text = build_report(results_dir, PAPER_NUMBERS, tmp_path / "paper.md").read_text()
+    assert "Warning" not in text
+    assert "experiments/paper_numbers/cifar.csv" in text   # where the paper's numbers come from
+    assert "`0123abcd4567`" in text and "data: cifar10" in text
+
+
+def test_ece_table_figures_and_calibration(results_dir, tmp_path):
+    _write(results_dir, "adv", [_row(experiment="adv", model="adv", eps=4, accuracy=0.675,
+                                     ece=0.0421)])
+    (results_dir / "calibration.csv").write_text("not,read\n")
+    figures = results_dir / "figures"
+    figures.mkdir()
+    for name in ("fig3_adv.png", "fig1_sap.png"):
+        (figures / name).write_bytes(b"\x89PNG")
+    text = build_report(results_dir, PAPER_NUMBERS, tmp_path / "results" / "REPORT.md").read_text()
+    assert "the paper gives no ECE" in text
+    assert "| adv | none |  | fgsm | 4 | 0.042 | paper |" in text
+    assert "calibration.csv" in text
+    assert text.index("(cifar/figures/fig1_sap.png)") < text.index("(cifar/figures/fig3_adv.png)")
+
+
+def test_report_is_written_atomically(results_dir, tmp_path, monkeypatch):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.5)])
+    out_dir = tmp_path / "out"
+    out = build_report(results_dir, PAPER_NUMBERS, out_dir / "REPORT.md")
+    assert sorted(p.name for p in out_dir.iterdir()) == ["REPORT.md"]
+    before = out.read_text()
+
+    def failing_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report.os, "replace", failing_replace)
+    with pytest.raises(UsageError, match="cannot write"):
+        build_report(results_dir, PAPER_NUMBERS, out)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["REPORT.md"]   # no temp file left
+    assert out.read_text() == before                                   # old report intact
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_missing_results_dir_is_one_error_line(tmp_path, capsys):
+    status = main(["--results-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "R.md")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("error: results directory") and err.count("\n") == 1
+    assert not (tmp_path / "R.md").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no result CSVs"),
+    ("model,eps\ndense,1\n", "missing columns"),
+])
+def test_cli_other_user_mistakes(tmp_path, capsys, content, message):
+    results_dir = tmp_path / "cifar"
+    results_dir.mkdir()
+    if content is not None:
+        (results_dir / "sap.csv").write_text(content)
+    assert main(["--results-dir", str(results_dir), "--out", str(tmp_path / "R.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and err.count("\n") == 1
+
+
+def test_cli_rejects_percentages_as_accuracy(results_dir, tmp_path, capsys):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=66.3)])
+    assert main(["--results-dir", str(results_dir), "--out", str(tmp_path / "R.md")]) == 2
+    assert "not a fraction" in capsys.readouterr().err
+
+
+def test_cli_process_exit_status_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "experiments.report", "--results-dir",
+                           str(tmp_path / "nowhere"), "--out", str(tmp_path / "R.md")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:") and proc.stderr.count("\n") == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_writes_and_prints_the_report(results_dir, tmp_path, capsys):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.663)])
+    out = tmp_path / "R.md"
+    assert main(["--results-dir", str(results_dir), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert out.is_file()
+
+
+def test_default_paths():
+    assert report.default_paths("smoke") == (ROOT / "results/smoke/cifar",
+                                             ROOT / "results/smoke/REPORT.md")
+    assert report.default_paths("quick") == (ROOT / "results/cifar", ROOT / "results/REPORT.md")
+    assert report.default_paths("paper") == (ROOT / "results/cifar", ROOT / "results/REPORT.md")
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper numbers file
+# ---------------------------------------------------------------------------------------------
+
+#: (experiment, model, defense, param, attack, attack_model, mc_samples, eps, value, unit,
+#:  reference): the 27 numbers of the paper's CIFAR-10 text (sections 4.1 and 4.5)
+EXPECTED = {
+    ("sap", "dense", "none", "", "fgsm", "self", 1, 0, 89.8, "percent", ""),
+    ("sap", "dense", "none", "", "fgsm", "self", 1, 1, 66.3, "percent", ""),
+    ("sap", "dense", "none", "", "fgsm", "self", 1, 2, 56.4, "percent", ""),
+    ("sap", "dense", "sap", "100", "fgsm", "self", 100, 0, -6.5, "points", "dense/none/"),
+    ("sap", "dense", "sap", "100", "fgsm", "self", 100, 1, 12.2, "points", "dense/none/"),
+    ("sap", "dense", "sap", "100", "fgsm", "self", 100, 2, 16.3, "points", "dense/none/"),
+    ("sap", "dense", "sap", "100", "fgsm", "self", 100, 4, 12.8, "points", "dense/none/"),
+    ("sap", "dense", "sap", "100", "fgsm", "self", 100, 16, -5.2, "points", "dense/none/"),
+    ("adv", "adv", "none", "", "fgsm", "self", 1, 0, 75.0, "percent", ""),
+    ("adv", "adv", "none", "", "fgsm", "self", 1, 1, 72.9, "percent", ""),
+    ("adv", "adv", "none", "", "fgsm", "self", 1, 2, 70.9, "percent", ""),
+    ("adv", "adv", "none", "", "fgsm", "self", 1, 4, 67.5, "percent", ""),
+    ("adv", "adv", "sap", "100", "fgsm", "self", 100, 0, 74.1, "percent", ""),
+    ("adv", "adv", "sap", "100", "fgsm", "self", 100, 16, 7.8, "points", "adv/none/"),
+    ("adv", "adv", "sap", "100", "fgsm", "self", 100, 32, 7.9, "points", "adv/none/"),
+    ("iterative", "dense", "none", "", "iterative", "self", 1, 0, 89.8, "percent", ""),
+    ("iterative", "dense", "none", "", "iterative", "self", 1, 1, 66.3, "percent", ""),
+    ("iterative", "dense", "none", "", "iterative", "self", 1, 2, 50.1, "percent", ""),
+    ("iterative", "dense", "none", "", "iterative", "self", 1, 4, 31.0, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "self", 10, 0, 83.3, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "self", 10, 1, 82.0, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "self", 10, 2, 80.2, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "self", 10, 4, 76.7, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "dense", 1, 0, 83.3, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "dense", 1, 1, 75.2, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "dense", 1, 2, 67.0, "percent", ""),
+    ("iterative", "dense", "sap", "100", "iterative", "dense", 1, 4, 50.8, "percent", ""),
+}
+
+
+def _paper_csv() -> list[dict]:
+    with open(PAPER_NUMBERS, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == ["id", "figure", "experiment", "model", "defense", "param",
+                                     "attack", "attack_model", "mc_samples", "eps", "value",
+                                     "unit", "reference", "sentence"]
+        return list(reader)
+
+
+def test_paper_numbers_are_exactly_the_quoted_ones():
+    rows = _paper_csv()
+    got = [(r["experiment"], r["model"], r["defense"], r["param"], r["attack"],
+            r["attack_model"], int(r["mc_samples"]), float(r["eps"]), float(r["value"]),
+            r["unit"], r["reference"]) for r in rows]
+    assert len(rows) == len(EXPECTED) == 27
+    assert set(got) == EXPECTED
+    assert len({r["id"] for r in rows}) == len(rows)
+    figures = {"sap": "1b", "adv": "3", "iterative": "1c"}
+    assert all(r["figure"] == figures[r["experiment"]] for r in rows)
+    assert load_paper_numbers(PAPER_NUMBERS)   # parses
+
+
+def test_every_sentence_contains_its_number():
+    for r in _paper_csv():
+        assert r["value"].lstrip("-") in r["sentence"], r["id"]
+        assert f"{abs(float(r['value'])):.1f}%" in r["sentence"], r["id"]
+
+
+def test_every_sentence_is_in_the_paper():
+    if not PAPER_TEXT.is_file():
+        pytest.skip(f"paper text not available at {PAPER_TEXT}")
+    # whitespace normalised; the PDF extraction writes '≠' as '6='
+    text = " ".join(PAPER_TEXT.read_text(encoding="utf-8").replace("6=", "≠").split())
+    for r in _paper_csv():
+        assert " ".join(r["sentence"].split()) in text, r["id"]
