@@ -62,8 +62,6 @@ def measure(mc: int) -> dict:
         "metric": f"fgsm_mc{mc}_evaluation_512_examples_sap100_s", "value": round(total, 1),
         "gradient_s": round(grad_s, 1), "prediction_s": round(predict_s, 1),
         "examples": EXAMPLES, "mc_samples": mc,
-        "paper_s": 0.6 * 3600 if mc == 100 else "",
-        "paper_hardware": "8 GPUs (section 4.4: ~0.6 h for 100 MC samples)" if mc == 100 else "",
         "test_set_10000_h_extrapolated": round(total * 10_000 / EXAMPLES / 3600, 2),
         "detail": "one timed run; gradient = MC input gradient; prediction = mean softmax of "
                   f"{mc} passes on the FGSM images (lambda = 2); chunks of {CHUNK}; the 10,000 "
