@@ -342,18 +342,21 @@ class Store:
         write_csv(self.path, [{k: r.get(k, "") for k in columns} for r in self.rows.values()])
 
 
-def seed_task(seed: int, task: Task) -> None:
-    """One seeding block per task, so that a task's numbers do not depend on what ran before."""
+def seed_task(seed: int, task: Task, *where) -> None:
+    """Seed python, numpy and mxnet from (seed, task, where): each gradient (where = batch) and
+    each prediction (where = batch, eps) draws from its own stream, so a number does not depend
+    on what ran before it (a resumed run that computes only the missing lambdas reproduces
+    them)."""
     import random
 
-    mixed = (seed * 1_000_003 + zlib.crc32(repr(task.key()).encode())) % (2**31)
+    mixed = (seed * 1_000_003 + zlib.crc32(repr((task.key(), where)).encode())) % (2**31)
     random.seed(mixed)
     np.random.seed(mixed)
     mx.random.seed(mixed)
 
 
 def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: EvalSettings,
-                  eps_list, calibrate: bool = False, progress: bool = True):
+                  eps_list, calibrate: bool = False, progress: bool = True, seed: int = 0):
     """Accuracy at each eps of ``eps_list`` (and the probabilities, for calibration)."""
     evaluated, adversary = models.evaluated(task), models.adversary(task)
     predict_mc = s.predict_mc if task.stochastic else 1
@@ -366,8 +369,10 @@ def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: E
         yb = mx.nd.array(y[start:start + s.batch], dtype="float32")
         gradient = None
         if task.attack == "fgsm" and any(eps > 0 for eps in eps_list):
+            seed_task(seed, task, start)
             gradient = input_gradient(adversary, xb, yb, mc_samples=task.mc_samples)
         for eps in eps_list:
+            seed_task(seed, task, start, eps)
             if task.attack == "random":
                 xa = random_noise(xb, eps)
             elif task.attack == "fgsm":
@@ -422,10 +427,10 @@ def run(args: Args) -> list[Path]:
             missing = [eps for eps in EPS if not store.has({**meta, "eps": eps})]
             if not missing:
                 continue
-            seed_task(args.seed, task)
             start = time.time()
             calibrate = name == "adv"
-            acc, probs = evaluate_task(task, models, x, y, s, missing, calibrate, args.progress)
+            acc, probs = evaluate_task(task, models, x, y, s, missing, calibrate, args.progress,
+                                       seed=args.seed)
             rows, bins = [], []
             utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             for eps in missing:

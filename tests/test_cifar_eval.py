@@ -19,11 +19,19 @@ from sap_mx.models import get_model, initialize
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
+    """'Trained' dense and ADV runs holding initial weights: their predictions vary with the input
+    and the noise (a one-epoch smoke model predicts one class), so the tests below can see
+    differences."""
     root = tmp_path_factory.mktemp("models")
-    for recipe in ("dense", "adv"):
-        train_args = ct.Args(recipe=recipe, profile="smoke", epochs=1, progress=False)
-        ct.train(ct.Args(recipe=recipe, profile="smoke", epochs=1, progress=False,
-                         out=str(root / ct.run_name(train_args))))
+    for seed, recipe in enumerate(("dense", "adv")):
+        net = get_model("resnet20")
+        initialize(net, seed=seed)
+        with mx.autograd.train_mode():  # BatchNorm statistics of image-like inputs
+            for _ in range(30):
+                net(mx.nd.random.uniform(0, 255, (32, 3, 32, 32)))
+        run = root / ct.run_name(ct.Args(recipe=recipe, profile="smoke"))
+        run.mkdir()
+        net.save_parameters(str(run / "final.params"))
     return root
 
 
@@ -120,7 +128,7 @@ def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_pat
 # ---------------------------------------------------------------------------------------------
 def test_run_writes_keyed_rows_and_figure_and_resumes_only_what_is_missing(models_dir, tmp_path,
                                                                             monkeypatch):
-    args = eval_args(models_dir, tmp_path / "out", experiment="mc")
+    args = eval_args(models_dir, tmp_path / "out", experiment="mc", n_test=32)
     written = ce.run(args)
     path = tmp_path / "out" / "mc.csv"
     assert path in written and (tmp_path / "out" / "figures" / "fig6_mc.png") in written
@@ -142,7 +150,8 @@ def test_run_writes_keyed_rows_and_figure_and_resumes_only_what_is_missing(model
     assert calls == []
 
     # drop one task's rows at two lambdas (as if interrupted): only that task runs, only those
-    # lambdas are computed, and the numbers come out the same (per-task seeding)
+    # lambdas are computed (that the numbers are the same is checked on the probabilities in
+    # test_a_subset_of_lambdas_reproduces_the_full_sweep)
     dropped = [r for r in rows if r["mc_samples"] == "4" and r["eps"] in ("2", "16")]
     kept = [r for r in rows if r not in dropped]
     with open(path, "w", newline="") as handle:
@@ -153,6 +162,24 @@ def test_run_writes_keyed_rows_and_figure_and_resumes_only_what_is_missing(model
     assert [(t.attack_model, t.mc_samples) for t in calls] == [("self", 4)]
     again = {ce.row_key(r): r["accuracy"] for r in read(path)}
     assert again == {ce.row_key(r): r["accuracy"] for r in rows}
+
+
+def test_a_subset_of_lambdas_reproduces_the_full_sweep(models_dir, tmp_path):
+    """Each gradient and prediction has its own seed stream: computing only the missing lambdas
+    (a resumed run) gives exactly the probabilities of the full sweep; another seed does not."""
+    models = ce.Models(eval_args(models_dir, tmp_path))
+    task = ce.Task("6", "dense", "sap", 100, "fgsm", "self", 3)
+    x = np.random.default_rng(3).integers(0, 256, (40, 3, 32, 32)).astype(np.uint8)
+    y = np.arange(40) % 10
+    s = ce.SETTINGS["smoke"]
+    _, full = ce.evaluate_task(task, models, x, y, s, ce.EPS, calibrate=True, progress=False)
+    _, part = ce.evaluate_task(task, models, x, y, s, (2, 16), calibrate=True, progress=False)
+    for eps in (2, 16):
+        np.testing.assert_array_equal(part[eps], full[eps])
+    _, other = ce.evaluate_task(task, models, x, y, s, (2,), calibrate=True, progress=False,
+                                seed=1)
+    assert not np.array_equal(other[2], full[2])
+    assert not np.array_equal(full[2], full[16])  # lambda changes the inputs
 
 
 def test_adv_experiment_writes_calibration_bins_and_ece(models_dir, tmp_path):
