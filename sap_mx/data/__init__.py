@@ -1,6 +1,9 @@
 """Datasets: real loaders and generators of small files in the official formats."""
-from .cifar10 import (DataNotFound, augment, center_crop, find_cifar10, load_cifar10,
-                      synthetic_images, write_cifar10)
+from ._common import DataNotFound
+from .cifar10 import (augment, center_crop, find_cifar10, load_cifar10, synthetic_images,
+                      write_cifar10)
+from .mnist import find_mnist, load_mnist, read_idx, synthetic_digits, write_idx, write_mnist
 
 __all__ = ["DataNotFound", "augment", "center_crop", "find_cifar10", "load_cifar10",
-           "synthetic_images", "write_cifar10"]
+           "synthetic_images", "write_cifar10", "find_mnist", "load_mnist", "read_idx",
+           "synthetic_digits", "write_idx", "write_mnist"]

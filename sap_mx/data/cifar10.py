@@ -24,13 +24,14 @@ import hashlib
 import os
 import pickle
 import shutil
-import socket
 import tarfile
 import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ._common import DataNotFound, candidates, gluon_root, online
 
 __all__ = ["DataNotFound", "CIFAR10_URL", "find_cifar10", "load_cifar10", "write_cifar10",
            "synthetic_images", "augment", "center_crop"]
@@ -52,22 +53,12 @@ OFFICIAL_SHA1 = {
 }
 
 
-class DataNotFound(RuntimeError):
-    """The data is missing or unreadable; the message says where it looked and what to do."""
-
-
-# ---------------------------------------------------------------------------------------------
-# finding and reading
-# ---------------------------------------------------------------------------------------------
 def _gluon_root() -> Path:
-    home = os.environ.get("MXNET_HOME", os.path.join("~", ".mxnet"))
-    return Path(home).expanduser() / "datasets" / "cifar10"
+    return gluon_root("cifar10")
 
 
 def _candidates(data_dir) -> list[Path]:
-    first = data_dir or os.environ.get("SAP_DATA_DIR")
-    places = [Path(first).expanduser()] if first else []
-    return places + [_gluon_root()]
+    return candidates(data_dir, "cifar10")
 
 
 def _check_gzip(archive: Path) -> None:
@@ -147,17 +138,6 @@ def _read_py(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def _online(host: str = "apache-mxnet.s3-accelerate.dualstack.amazonaws.com", timeout=3.0) -> bool:
-    """Whether MXNet's dataset host is reachable; ``SAP_MX_OFFLINE=1`` says no without trying."""
-    if os.environ.get("SAP_MX_OFFLINE") == "1":
-        return False
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
 def _download_with_gluon() -> None:
     from mxnet.gluon.data.vision import CIFAR10
 
@@ -170,7 +150,7 @@ def load_cifar10(data_dir=None, *, download: bool = True):
         fmt, folder = find_cifar10(data_dir)
     except FileNotFoundError:
         looked = ", ".join(str(p) for p in _candidates(data_dir))
-        if download and _online():
+        if download and online():
             _download_with_gluon()
             fmt, folder = find_cifar10(data_dir)
         else:
