@@ -76,7 +76,10 @@ def test_attack_argument_checks(cnn, images):
 def test_unknown_backend_and_model():
     with pytest.raises(ValueError, match="unknown SAP backend 'gpu'; valid: auto, native, python"):
         ops.set_backend("gpu")
-    valid = "cifar_resnet20_v1, cifar_resnet20_v2, resnet20$"
+    from sap_mx.models import MODELS
+
+    assert {"resnet20", "cifar_resnet20_v1", "mlp_sdr_learnable"} <= set(MODELS)
+    valid = ", ".join(sorted(MODELS)) + "$"
     with pytest.raises(ValueError, match=f"unknown model 'resnet21'; valid: {valid}"):
         sap_mx.models.get_model("resnet21")
 

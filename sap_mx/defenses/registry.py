@@ -177,4 +177,4 @@ def stochastic_per_pass(net: Block) -> bool:
     """True if ``net`` draws randomness once per forward pass (weight defenses), so that Monte
     Carlo samples need separate passes instead of copies of the batch in one pass."""
     return any(getattr(getattr(b, "_weight_transform", None), "stochastic_per_pass", False)
-               for b in walk(net))
+               or getattr(b, "stochastic_per_pass", False) for b in walk(net))

@@ -10,15 +10,21 @@ from mxnet.gluon import Block
 from .cifar_resnet import CIFARResNetPreAct, authors_initializer, resnet20
 from .gluoncv_resnet import (WeightsUnavailable, cifar_resnet20_v1, cifar_resnet20_v2,
                              load_gluoncv_weights)
+from .mlp import mlp_dropconnect, mlp_sdr_decay, mlp_sdr_learnable, mlp_vanilla
 
 __all__ = ["resnet20", "cifar_resnet20_v1", "cifar_resnet20_v2", "CIFARResNetPreAct",
+           "mlp_vanilla", "mlp_sdr_decay", "mlp_sdr_learnable", "mlp_dropconnect",
            "get_model", "register_model", "MODELS", "initialize", "load_gluoncv_weights",
            "WeightsUnavailable"]
 
 MODELS: dict[str, Callable[..., Block]] = {
-    "resnet20": resnet20,                     # the authors' network (default)
+    "resnet20": resnet20,                     # the authors' CIFAR-10 network (default)
     "cifar_resnet20_v1": cifar_resnet20_v1,   # GluonCV layouts: their weights load
     "cifar_resnet20_v2": cifar_resnet20_v2,
+    "mlp_vanilla": mlp_vanilla,               # MNIST, Khan et al. (SDR-Learnable), Table 1
+    "mlp_sdr_decay": mlp_sdr_decay,
+    "mlp_sdr_learnable": mlp_sdr_learnable,
+    "mlp_dropconnect": mlp_dropconnect,
 }
 
 
