@@ -28,13 +28,12 @@ Usage: ``python -m experiments.cifar_eval --experiment sap --profile smoke``; th
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import sys
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import sap_mx  # first: sets MXNet's OpenMP threads
@@ -50,6 +49,7 @@ from sap_mx.predict import predict_proba
 from sap_mx.results import git_sha, write_csv
 
 from . import cifar_train as ct
+from .cli import arg, parse_dataclass_args, seed_all
 from .profiles import ROOT, UsageError, get_profile
 
 EPS = (0, 1, 2, 4, 8, 16, 32, 64)          # the paper's lambdas (pixels)
@@ -186,44 +186,31 @@ EXPERIMENTS = {"sap": sap_tasks, "iterative": iterative_tasks, "dropout": dropou
 # ---------------------------------------------------------------------------------------------
 # arguments
 # ---------------------------------------------------------------------------------------------
-def _arg(default, help_text):
-    return field(default=default, metadata={"help": help_text})
-
-
 @dataclass
 class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
-    experiment: str = _arg("sap", "sap | iterative | dropout | adv | baselines | mc | all")
-    profile: str = _arg("paper", "smoke (generated data) | quick (1,000 test images, fewer MC "
+    experiment: str = arg("sap", "sap | iterative | dropout | adv | baselines | mc | all")
+    profile: str = arg("paper", "smoke (generated data) | quick (1,000 test images, fewer MC "
                                  "samples) | paper (10,000 images, 100 MC samples)")
-    seed: int = _arg(0, "seed of the evaluation and of the trained models it reads")
-    model: str = _arg("resnet20", "architecture of the trained models (as in cifar_train)")
-    dense: str = _arg("", "'gluoncv': GluonCV's published cifar_resnet20_v2 as the dense model "
+    seed: int = arg(0, "seed of the evaluation and of the trained models it reads")
+    model: str = arg("resnet20", "architecture of the trained models (as in cifar_train)")
+    dense: str = arg("", "'gluoncv': GluonCV's published cifar_resnet20_v2 as the dense model "
                           "(needs network once) instead of our trained one")
-    rates: str = _arg("0.1,0.3,0.5", "dropout rates of the dropout-trained models (Fig. 2b/c)")
-    data_dir: str = _arg("", "folder holding CIFAR-10 (as in cifar_train)")
-    n_test: int = _arg(0, "override the profile's number of test images (0: keep)")
-    predict_mc: int = _arg(0, "override the profile's prediction passes (0: keep)")
-    attack_mc: int = _arg(0, "override the profile's FGSM MC samples (0: keep)")
-    models: str = _arg("", "folder of the trained runs (default: results/models, smoke: "
+    rates: str = arg("0.1,0.3,0.5", "dropout rates of the dropout-trained models (Fig. 2b/c)")
+    data_dir: str = arg("", "folder holding CIFAR-10 (as in cifar_train)")
+    n_test: int = arg(0, "override the profile's number of test images (0: keep)")
+    predict_mc: int = arg(0, "override the profile's prediction passes (0: keep)")
+    attack_mc: int = arg(0, "override the profile's FGSM MC samples (0: keep)")
+    models: str = arg("", "folder of the trained runs (default: results/models, smoke: "
                            "results/smoke/models)")
-    out: str = _arg("", "results folder (default: results/cifar, smoke: results/smoke/cifar)")
-    progress: bool = _arg(True, "show progress bars")
+    out: str = arg("", "results folder (default: results/cifar, smoke: results/smoke/cifar)")
+    progress: bool = arg(True, "show progress bars")
 
 
 def parse_args(argv=None) -> Args:
-    parser = argparse.ArgumentParser(prog="python -m experiments.cifar_eval",
-                                     description=__doc__.split("\n\n")[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
-                                help=f.metadata["help"])
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
-    return Args(**vars(parser.parse_args(argv)))
+    return parse_dataclass_args(Args, argv, "python -m experiments.cifar_eval",
+                                __doc__.split("\n\n")[0])
 
 
 def settings_for(args: Args) -> EvalSettings:
@@ -329,7 +316,12 @@ class Store:
             import csv
 
             with open(path, newline="") as handle:
-                for row in csv.DictReader(handle):
+                reader = csv.DictReader(handle)
+                missing = [f for f in fields if f not in (reader.fieldnames or ())]
+                if missing:
+                    raise UsageError(f"{path} lacks the columns {', '.join(missing)} (written by "
+                                     "another version?); move it away to start it anew")
+                for row in reader:
                     self.rows[row_key(row, fields)] = row
 
     def has(self, row: dict) -> bool:
@@ -347,12 +339,7 @@ def seed_task(seed: int, task: Task, *where) -> None:
     each prediction (where = batch, eps) draws from its own stream, so a number does not depend
     on what ran before it (a resumed run that computes only the missing lambdas reproduces
     them)."""
-    import random
-
-    mixed = (seed * 1_000_003 + zlib.crc32(repr((task.key(), where)).encode())) % (2**31)
-    random.seed(mixed)
-    np.random.seed(mixed)
-    mx.random.seed(mixed)
+    seed_all(seed, zlib.crc32(repr((task.key(), where)).encode()))
 
 
 def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: EvalSettings,
@@ -455,7 +442,8 @@ def run(args: Args) -> list[Path]:
         from . import cifar_figures
 
         written += cifar_figures.draw(name, store.path, out / "figures", seed=args.seed,
-                                      profile=args.profile, n=len(x))
+                                      profile=args.profile, n=len(x), checkpoints=models.ids,
+                                      predict_mc=s.predict_mc)
     return written
 
 

@@ -142,10 +142,14 @@ FIGURES = {"sap": fig_sap, "iterative": fig_iterative, "dropout": fig_dropout, "
 
 
 def draw(experiment: str, csv_path: Path, figure_dir: Path, *, seed: int, profile: str,
-         n: int) -> list[Path]:
-    """The figure(s) of ``experiment`` from its CSV rows with this seed, profile and n."""
-    df = pd.read_csv(csv_path, keep_default_na=False)
-    df = df[(df.seed == seed) & (df.profile == profile) & (df.n == n)]
+         n: int, checkpoints: dict[str, str], predict_mc: int) -> list[Path]:
+    """The figure(s) of ``experiment`` from its CSV rows of this run: this seed, profile, n,
+    prediction passes for stochastic models, and the checkpoint each model was read from
+    (``checkpoints``: model -> id), so rows of replaced models or other settings stay out."""
+    df = pd.read_csv(csv_path, keep_default_na=False, dtype={"checkpoint": str})
+    this_run = df["model"].map(checkpoints).fillna("") == df["checkpoint"]
+    passes = (df.predict_mc == predict_mc) | (df.predict_mc == 1)
+    df = df[(df.seed == seed) & (df.profile == profile) & (df.n == n) & this_run & passes]
     if df.empty:
         return []
     df = df.assign(param=df["param"].astype(str))

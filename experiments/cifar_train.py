@@ -16,18 +16,17 @@ epoch in progress. Randomness is re-seeded from (seed, epoch) at every epoch sta
 run continues exactly as an uninterrupted one would.
 
 Usage: ``python -m experiments.cifar_train --recipe dense --profile smoke`` (see ``--help``);
-``make cifar-dense`` / ``cifar-dropout-train`` / ``cifar-adv`` wrap it.
+``make cifar-dense`` / ``cifar-dropout-train`` / ``cifar-adv-train`` wrap it.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import fcntl
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import sap_mx  # first: sets MXNet's OpenMP threads
@@ -42,6 +41,7 @@ from sap_mx.hardware import HardwareError, contexts
 from sap_mx.models import WeightsUnavailable, get_model, initialize, load_gluoncv_weights
 from sap_mx.results import git_sha, write_csv
 
+from .cli import arg, parse_dataclass_args, seed_all
 from .profiles import Profile, UsageError, get_profile
 
 # ---------------------------------------------------------------------------------------------
@@ -86,50 +86,37 @@ RECIPES = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _arg(default, help_text):
-    return field(default=default, metadata={"help": help_text})
-
-
 @dataclass
 class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
-    recipe: str = _arg("dense", "dense | dropout | adv (see the module docstring)")
-    profile: str = _arg("paper", "paper (the recipe) | quick (real data, 1/10 of the epochs) | "
+    recipe: str = arg("dense", "dense | dropout | adv (see the module docstring)")
+    profile: str = arg("paper", "paper (the recipe) | quick (real data, 1/10 of the epochs) | "
                                  "smoke (generated data, seconds)")
-    seed: int = _arg(0, "seeds python, numpy and mxnet; part of the run name")
-    rate: float = _arg(0.0, "dropout rate (recipe 'dropout' only)")
-    model: str = _arg("resnet20", "resnet20 (the authors') | cifar_resnet20_v1 | cifar_resnet20_v2")
-    pretrained: str = _arg("", "'gluoncv': start from GluonCV's published weights (v1/v2 models; "
+    seed: int = arg(0, "seeds python, numpy and mxnet; part of the run name")
+    rate: float = arg(0.0, "dropout rate (recipe 'dropout' only)")
+    model: str = arg("resnet20", "resnet20 (the authors') | cifar_resnet20_v1 | cifar_resnet20_v2")
+    pretrained: str = arg("", "'gluoncv': start from GluonCV's published weights (v1/v2 models; "
                                "needs network once)")
-    data_dir: str = _arg("", "folder holding CIFAR-10 (else $SAP_DATA_DIR, then "
+    data_dir: str = arg("", "folder holding CIFAR-10 (else $SAP_DATA_DIR, then "
                              "$MXNET_HOME/datasets/cifar10)")
-    crop: int = _arg(32, "training crop: 32 (pad 4, random crop) or 28 (the authors' variant)")
-    gpus: str = _arg("", "GPU indices like 0,1 (kvstore 'device'); empty: CPU")
-    cpu_devices: int = _arg(1, "split each batch over this many CPU contexts (exercises the "
+    crop: int = arg(32, "training crop: 32 (pad 4, random crop) or 28 (the authors' variant)")
+    gpus: str = arg("", "GPU indices like 0,1 (kvstore 'device'); empty: CPU")
+    cpu_devices: int = arg(1, "split each batch over this many CPU contexts (exercises the "
                                "multi-device path without GPUs)")
-    kvstore: str = _arg("device", "device | dist_sync (several machines, MXNet parameter server; "
+    kvstore: str = arg("device", "device | dist_sync (several machines, MXNet parameter server; "
                                   "set the DMLC_* variables)")
-    epochs: int = _arg(0, "override the profile's number of epochs (0: keep)")
-    stop_after: int = _arg(0, "stop after this many epochs of the run, as an interruption would "
+    epochs: int = arg(0, "override the profile's number of epochs (0: keep)")
+    stop_after: int = arg(0, "stop after this many epochs of the run, as an interruption would "
                               "(0: run to the end)")
-    out: str = _arg("", "run folder (default: results[/smoke]/models/<run name>)")
-    fresh: bool = _arg(False, "discard an existing checkpoint instead of resuming it")
-    progress: bool = _arg(True, "show a progress bar")
+    out: str = arg("", "run folder (default: results[/smoke]/models/<run name>)")
+    fresh: bool = arg(False, "discard an existing checkpoint instead of resuming it")
+    progress: bool = arg(True, "show a progress bar")
 
 
 def parse_args(argv=None) -> Args:
-    parser = argparse.ArgumentParser(prog="python -m experiments.cifar_train",
-                                     description=__doc__.split("\n\n")[0])
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
-                                help=f.metadata["help"])
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            parser.add_argument(flag, type=kind, default=f.default, help=f.metadata["help"])
-    return Args(**vars(parser.parse_args(argv)))
+    return parse_dataclass_args(Args, argv, "python -m experiments.cifar_train",
+                                __doc__.split("\n\n")[0])
 
 
 def check_args(args: Args) -> tuple[Recipe, Profile]:
@@ -185,13 +172,9 @@ def load_data(args: Args, profile: Profile):
 
 
 def seed_everything(seed: int, epoch: int) -> np.random.Generator:
-    """One seeding block: python, numpy, mxnet, from (seed, epoch)."""
-    import random
-
-    mixed = (seed * 1_000_003 + epoch) % (2**31)
-    random.seed(mixed)
-    np.random.seed(mixed)
-    mx.random.seed(mixed)
+    """One seeding block per epoch: python, numpy, mxnet from (seed, epoch); returns the epoch's
+    NumPy generator (shuffling, augmentation)."""
+    seed_all(seed, epoch)
     return np.random.default_rng([seed, epoch])
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "build_report",
     "compare",
     "default_paths",
+    "latest_rows",
     "load_paper_numbers",
     "load_results",
     "main",
@@ -377,8 +378,10 @@ def compare(results: Sequence[Mapping], paper_rows: Sequence[Mapping]) -> list[C
         One per paper row, in the paper file's order. For ``percent`` rows ``ours`` is the mean
         accuracy (in percent) over the seeds of the most preferred profile that has the row; for
         ``points`` rows it is our accuracy minus the reference row's, both from the most preferred
-        profile that has both.
+        profile that has both. Rows of replaced models or settings are left out first
+        (`latest_rows`).
     """
+    results = latest_rows(results)
     profiles = sorted({r["profile"] for r in results}, key=lambda p: (_profile_rank(p), p))
     out = []
     for row in paper_rows:
@@ -480,7 +483,7 @@ def _provenance(results: Sequence[Mapping], results_dir: Path) -> list[str]:
 
 def _ece_table(results: Sequence[Mapping]) -> list[str]:
     groups: dict[tuple, list[Mapping]] = defaultdict(list)
-    for r in results:
+    for r in latest_rows(results):
         if r["ece"] is not None:
             key = (r["experiment"], r["model"], r["defense"],
                    -1.0 if r["param"] is None else r["param"], r["attack"], r["attack_model"],
@@ -596,6 +599,26 @@ def _write_atomic(path: Path, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def latest_rows(results: Sequence[Mapping]) -> list[Mapping]:
+    """Only the newest configuration of each model: within (experiment, profile, seed, model,
+    deterministic or not), rows made with another checkpoint, test-set size or number of
+    prediction passes than the most recent ones (by ``utc``) are left out, so that a retrained
+    model or a rerun with other settings does not get averaged with what it replaced."""
+    def group(r):
+        return (r["experiment"], r["profile"], str(r["seed"]), r["model"],
+                str(r.get("predict_mc", "")) == "1")
+
+    def config(r):
+        return (r.get("checkpoint", ""), r.get("n"), str(r.get("predict_mc", "")))
+
+    newest: dict[tuple, dict[tuple, str]] = defaultdict(dict)
+    for r in results:
+        seen = newest[group(r)].get(config(r), "")
+        newest[group(r)][config(r)] = max(seen, str(r.get("utc", "")))
+    chosen = {g: max(configs, key=configs.get) for g, configs in newest.items()}
+    return [r for r in results if config(r) == chosen[group(r)]]
 
 
 def build_report(results_dir: Path, paper_csv: Path, out: Path) -> Path:

@@ -23,13 +23,13 @@ def models_dir(tmp_path_factory):
     and the noise (a one-epoch smoke model predicts one class), so the tests below can see
     differences."""
     root = tmp_path_factory.mktemp("models")
-    for seed, recipe in enumerate(("dense", "adv")):
+    for seed, (recipe, rate) in enumerate((("dense", 0.0), ("adv", 0.0), ("dropout", 0.1))):
         net = get_model("resnet20")
         initialize(net, seed=seed)
         with mx.autograd.train_mode():  # BatchNorm statistics of image-like inputs
             for _ in range(30):
                 net(mx.nd.random.uniform(0, 255, (32, 3, 32, 32)))
-        run = root / ct.run_name(ct.Args(recipe=recipe, profile="smoke"))
+        run = root / ct.run_name(ct.Args(recipe=recipe, rate=rate, profile="smoke"))
         run.mkdir()
         net.save_parameters(str(run / "final.params"))
     return root
@@ -99,12 +99,15 @@ def test_one_gradient_serves_the_whole_fgsm_sweep():
                                    atol=1e-4)
 
 
+@pytest.mark.parametrize("attack", ["fgsm", "iterative"])
 @pytest.mark.parametrize("attack_model", ["self", "dense"])
 def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_path, monkeypatch,
-                                                              attack_model):
+                                                              attack_model, attack):
+    import sap_mx.attacks.iterative as iterative
+
     args = eval_args(models_dir, tmp_path)
     models = ce.Models(args)
-    task = ce.Task("6", "dense", "sap", 100, "fgsm", attack_model,
+    task = ce.Task("6", "dense", "sap", 100, attack, attack_model,
                    3 if attack_model == "self" else 1)
     calls = []
     real = ce.input_gradient
@@ -114,9 +117,13 @@ def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_pat
         return real(net, x, y, mc_samples=mc_samples, **kw)
 
     monkeypatch.setattr(ce, "input_gradient", spy)
+    monkeypatch.setattr(iterative, "input_gradient", spy)
     x = np.random.default_rng(0).integers(0, 256, (8, 3, 32, 32)).astype(np.uint8)
     y = np.arange(8) % 10
-    ce.evaluate_task(task, models, x, y, ce.SETTINGS["smoke"], ce.EPS, progress=False)
+    eps = ce.EPS if attack == "fgsm" else (0, 1, 2)
+    ce.evaluate_task(task, models, x, y, ce.SETTINGS["smoke"], eps, progress=False)
+    if attack == "iterative":
+        assert len(calls) == 1 + 2   # ceil(eps) steps per lambda, one batch
     expected = models.evaluated(task) if attack_model == "self" else models.base("dense")
     assert calls and all(net is expected for net, _ in calls)
     assert all(mc == task.mc_samples for _, mc in calls)
@@ -180,6 +187,32 @@ def test_a_subset_of_lambdas_reproduces_the_full_sweep(models_dir, tmp_path):
                                 seed=1)
     assert not np.array_equal(other[2], full[2])
     assert not np.array_equal(full[2], full[16])  # lambda changes the inputs
+
+
+def test_dropout_experiment_reads_the_dropout_trained_runs(models_dir, tmp_path):
+    ce.run(eval_args(models_dir, tmp_path, experiment="dropout", rates="0.1"))
+    rows = read(tmp_path / "dropout.csv")
+    trained = [r for r in rows if r["model"] == "dropout0.1"]
+    assert {(r["figure"], r["defense"]) for r in trained} == {("2b", "dropout"), ("2c", "none")}
+    assert all("dropout-p0.1-smoke-seed0/final.params@" in r["checkpoint"] for r in trained)
+    assert (tmp_path / "figures" / "fig2_dropout.png").is_file()
+
+
+def test_figures_leave_out_rows_of_replaced_models(models_dir, tmp_path, monkeypatch):
+    from experiments import cifar_figures
+
+    args = eval_args(models_dir, tmp_path, experiment="mc")
+    ce.run(args)
+    rows = read(tmp_path / "mc.csv")
+    stale = [{**r, "checkpoint": "results/old/final.params@000000000000", "accuracy": "0.99"}
+             for r in rows]
+    with open(tmp_path / "mc.csv", "a", newline="") as handle:
+        csv.DictWriter(handle, fieldnames=list(rows[0])).writerows(stale)
+    seen = []
+    monkeypatch.setitem(cifar_figures.FIGURES, "mc", lambda df, caption, out: seen.append(df)
+                        or [])
+    ce.run(args)
+    assert len(seen[0]) == len(rows) and "0.99" not in set(seen[0]["accuracy"].astype(str))
 
 
 def test_adv_experiment_writes_calibration_bins_and_ece(models_dir, tmp_path):

@@ -24,12 +24,12 @@ def test_deepfool_one_step_is_the_closed_form_minimal_perturbation_of_a_linear_m
     labels = f.argmax(1)
     adv = deepfool(net, x, labels, steps=1, overshoot=0.02, clip=(-1e3, 1e3)).asnumpy()
     for i in range(len(x)):
-        l = labels[i]
-        others = [k for k in range(10) if k != l]
-        dist = [abs(f[i, k] - f[i, l]) / np.linalg.norm(w[k] - w[l]) for k in others]
+        lab = labels[i]
+        others = [k for k in range(10) if k != lab]
+        dist = [abs(f[i, k] - f[i, lab]) / np.linalg.norm(w[k] - w[lab]) for k in others]
         k = others[int(np.argmin(dist))]
-        wk = w[k] - w[l]
-        expected = x[i] + 1.02 * (abs(f[i, k] - f[i, l]) + 1e-4) / (wk @ wk) * wk
+        wk = w[k] - w[lab]
+        expected = x[i] + 1.02 * (abs(f[i, k] - f[i, lab]) + 1e-4) / (wk @ wk) * wk
         np.testing.assert_allclose(adv[i], expected, rtol=1e-4, atol=1e-5)
         assert (adv[i] @ w.T + b).argmax() == k   # crosses exactly that boundary
         # and the L2 size is the distance to it, times 1 + overshoot
@@ -54,9 +54,9 @@ def test_fgsm_minimal_finds_the_first_grid_eps_that_crosses_a_linear_boundary():
     labels = (x @ w.T + b).argmax(1)
     adv, eps = fgsm_minimal(net, x, labels, epsilons=1000, max_epsilon=10.0, clip=(-1e3, 1e3))
     for i in range(5):
-        l, o = labels[i], 1 - labels[i]
-        margin = (x[i] @ w[l] + b[l]) - (x[i] @ w[o] + b[o])
-        needed = margin / np.abs(w[l] - w[o]).sum()         # the L1 dual norm of the boundary
+        lab, o = labels[i], 1 - labels[i]
+        margin = (x[i] @ w[lab] + b[lab]) - (x[i] @ w[o] + b[o])
+        needed = margin / np.abs(w[lab] - w[o]).sum()         # the L1 dual norm of the boundary
         grid = 10.0 * np.arange(1, 1001) / 1000
         expected = grid[np.searchsorted(grid, needed * (1 - 1e-6))]
         assert eps[i] == pytest.approx(expected, rel=1e-6)

@@ -63,7 +63,8 @@ def test_damaged_files_are_reported(tmp_path, damage):
     else:
         raw = bytearray(gzip.compress(b"\x00\x00\x0d\x03" + gzip.decompress(bytes(raw))[4:]))
     path.write_bytes(bytes(raw))
-    with pytest.raises(DataNotFound, match="train-images-idx3-ubyte.gz (is corrupt|is not an)") as e:
+    match = "train-images-idx3-ubyte.gz (is corrupt|is not an)"
+    with pytest.raises(DataNotFound, match=match) as e:
         load_mnist(tmp_path, download=False)
     assert "\n" not in str(e.value)
 

@@ -355,3 +355,15 @@ def test_every_sentence_is_in_the_paper():
     text = " ".join(PAPER_TEXT.read_text(encoding="utf-8").replace("6=", "≠").split())
     for r in _paper_csv():
         assert " ".join(r["sentence"].split()) in text, r["id"]
+
+
+def test_rows_of_a_replaced_model_are_left_out(results_dir):
+    """A retrained dense model (new checkpoint, newer rows) replaces the old one's rows."""
+    _write(results_dir, "sap", [
+        _row(eps=1, accuracy=0.90, checkpoint="old@1", utc="2026-01-01T00:00:00Z"),
+        _row(eps=1, accuracy=0.25, checkpoint="new@2", utc="2026-02-01T00:00:00Z"),
+        _sap(eps=1, accuracy=0.40, checkpoint="new@2", utc="2026-02-01T00:00:00Z"),
+    ])
+    c = _compare(results_dir)
+    assert c["dense_fgsm_eps1"].ours == pytest.approx(25.0)
+    assert c["sap100_vs_dense_fgsm_eps1"].ours == pytest.approx(15.0)
