@@ -128,9 +128,12 @@ CONFIGS = {  # name -> environment changes for the measuring process
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 MC samples")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "core.csv"))
+    parser.add_argument("--out", default="", help="CSV to write (default: results/bench/"
+                        "core.csv, with --quick core-quick.csv)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / "results" / "bench" / ("core-quick.csv" if args.quick
+                                                             else "core.csv"))
     if args.child:
         print(json.dumps(measure(args.quick)))
         return 0

@@ -71,8 +71,11 @@ def measure(mc: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 MC samples instead of 100")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "eval.csv"))
+    parser.add_argument("--out", default="", help="CSV to write (default: results/bench/"
+                        "eval.csv, with --quick eval-quick.csv)")
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / "results" / "bench" / ("eval-quick.csv" if args.quick
+                                                             else "eval.csv"))
     row = {**measure(10 if args.quick else 100),
            "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
            "mode": "quick" if args.quick else "full", **provenance()}

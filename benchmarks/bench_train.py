@@ -114,8 +114,11 @@ def measure(steps: int, warmup: int) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 timed steps per recipe")
-    parser.add_argument("--out", default=str(ROOT / "results" / "bench" / "train.csv"))
+    parser.add_argument("--out", default="", help="CSV to write (default: results/bench/"
+                        "train.csv, with --quick train-quick.csv)")
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / "results" / "bench" / ("train-quick.csv" if args.quick
+                                                             else "train.csv"))
     steps, warmup = (3, 1) if args.quick else (8, 2)
     meta = provenance()
     rows = []
