@@ -46,10 +46,10 @@ from sap_mx.data import DataNotFound
 from sap_mx.hardware import HardwareError
 from sap_mx.models import WeightsUnavailable, get_model, load_gluoncv_weights
 from sap_mx.predict import predict_proba
-from sap_mx.results import git_sha, write_csv
+from sap_mx.results import git_sha
 
 from . import cifar_train as ct
-from .cli import arg, parse_dataclass_args, seed_all
+from .cli import KeyedRows, arg, parse_dataclass_args, seed_all
 from .profiles import ROOT, UsageError, get_profile
 
 EPS = (0, 1, 2, 4, 8, 16, 32, 64)          # the paper's lambdas (pixels)
@@ -307,31 +307,11 @@ def row_key(row: dict, fields=KEY_FIELDS) -> tuple:
     return tuple(str(row[k]) for k in fields)
 
 
-class Store:
-    """Rows of one CSV keyed by their settings; rewritten atomically after each task."""
+class Store(KeyedRows):
+    """This driver's result CSVs: rows keyed by ``KEY_FIELDS`` (see ``KeyedRows``)."""
 
     def __init__(self, path: Path, fields=KEY_FIELDS):
-        self.path, self.fields, self.rows = path, fields, {}
-        if path.is_file():
-            import csv
-
-            with open(path, newline="") as handle:
-                reader = csv.DictReader(handle)
-                missing = [f for f in fields if f not in (reader.fieldnames or ())]
-                if missing:
-                    raise UsageError(f"{path} lacks the columns {', '.join(missing)} (written by "
-                                     "another version?); move it away to start it anew")
-                for row in reader:
-                    self.rows[row_key(row, fields)] = row
-
-    def has(self, row: dict) -> bool:
-        return row_key(row, self.fields) in self.rows
-
-    def add(self, rows: list[dict]) -> None:
-        for row in rows:
-            self.rows[row_key(row, self.fields)] = {k: str(v) for k, v in row.items()}
-        columns = list(dict.fromkeys(k for r in self.rows.values() for k in r))
-        write_csv(self.path, [{k: r.get(k, "") for k in columns} for r in self.rows.values()])
+        super().__init__(path, fields)
 
 
 def seed_task(seed: int, task: Task, *where) -> None:
