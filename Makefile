@@ -84,3 +84,9 @@ cifar-mc: $(NEEDS_DENSE)
 cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc
 report:
 	$(PY) -m experiments.report --profile $(PROFILE)
+
+# ---- MNIST, Khan et al. Table 1 (issue 5): trains the four MLPs, attacks them, writes the table
+.PHONY: mnist-sdr
+mnist-sdr:
+	$(PY) -m experiments.mnist_sdr --profile $(PROFILE) --seed $(SEED) \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
