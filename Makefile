@@ -37,6 +37,7 @@ bench:
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_mnist.py
 
 clean:
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info

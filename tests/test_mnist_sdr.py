@@ -6,7 +6,8 @@ import pytest
 
 from experiments import mnist_sdr as ms
 
-TINY = ms.Settings(epochs=1, learnable_epochs=2, n_attack=6, eot=2, fgsm_grid=10,
+TINY = ms.Settings(epochs=1, learnable_epochs=2, n_attack=6, eot=2, n_attack_eot=4,
+                   fgsm_grid=10,
                    deepfool_steps=3, localsearch_rounds=2, batch=32, n_train=192, n_test=48)
 
 
@@ -29,6 +30,7 @@ def test_smoke_run_writes_every_cell_and_resumes(tmp_path, tiny, monkeypatch, ca
         for p in ("paper", "eot") for a in attacks}
     assert {r["profile"] for r in rows} == {"smoke"} and rows[0]["data"].startswith("generated")
     assert {r["eot_samples"] for r in rows if r["protocol"] == "eot"} == {"2"}
+    assert {(r["protocol"], r["n"]) for r in rows} == {("paper", "6"), ("eot", "4")}
     table = (tmp_path / "table1.md").read_text()
     assert "SMOKE" in table and "| FGSM Attack |" in table and "(94.86%)" in table
     assert table.count("not run") == 0
