@@ -38,7 +38,7 @@ from mxnet import autograd, gluon
 
 from sap_mx import checkpoint
 from sap_mx.attacks import EOT, deepfool, fgsm_minimal, fgsm_step, input_gradient, local_search
-from sap_mx.data import DataNotFound, load_mnist, write_mnist
+from sap_mx.data import DataNotFound, load_mnist, official_mnist, write_mnist
 from sap_mx.models import get_model
 from sap_mx.models.mlp import SDRDecay, clamp_sigma
 from sap_mx.results import git_sha
@@ -122,7 +122,9 @@ def load_data(args: Args, s: Settings, out: Path):
         data = load_mnist(folder, download=False)
         label = f"generated-mnist-format(seed={args.seed})"
     else:
-        data, label = load_mnist(args.data_dir or None), "mnist"
+        data = load_mnist(args.data_dir or None)
+        label = "mnist" if official_mnist(args.data_dir or None) else (
+            "mnist-format files (not the official SHA-1 digests)")
     (x, y), (xt, yt) = data
     return ((x.astype(np.float32) / 255, y), (xt.astype(np.float32) / 255, yt)), label
 
@@ -266,9 +268,9 @@ def attack_model(name: str, net, x: np.ndarray, y: np.ndarray, protocol: str, s:
         out[f"fgsm_eps{e:g}"] = float((predict(adv).argmax(1) == y).mean())
 
     seed_all(seed, zlib.crc32(f"{name}/{protocol}/deepfool".encode()))
-    adv = deepfool(model, x, y, steps=s.deepfool_steps, candidates=10, overshoot=0.02,
-                   clip=(0.0, 1.0))
-    out["deepfool"] = float((predict(adv).argmax(1) == y).mean())
+    _, fooled = deepfool(model, x, y, steps=s.deepfool_steps, candidates=10, overshoot=0.02,
+                         clip=(0.0, 1.0), return_fooled=True)
+    out["deepfool"] = float(1.0 - fooled.mean())  # judged by its own queries, like the others
 
     seed_all(seed, zlib.crc32(f"{name}/{protocol}/localsearch".encode()))
     rng = np.random.default_rng([seed, zlib.crc32(f"{name}/{protocol}".encode())])
@@ -307,6 +309,8 @@ def run(args: Args) -> list[Path]:
     out = Path(args.out) if args.out else profile.results_dir() / "mnist"
     data, data_label = load_data(args, s, out)
     (_, _), (xt, yt) = data
+    if s.n_attack > len(xt):
+        raise UsageError(f"--n-attack {s.n_attack} is more than the {len(xt)} test images")
     x, y = xt[:s.n_attack], yt[:s.n_attack].astype(np.int64)
     store = KeyedRows(out / "table1.csv", KEY_FIELDS)
     sha, ids = git_sha(), {}
@@ -333,6 +337,11 @@ def run(args: Args) -> list[Path]:
             print(f"  {name} [{protocol}] " + "  ".join(f"{a} {100 * v:.2f}%"
                                                      for a, v in acc.items())
                   + f"  ({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
+    for other in MODELS.values():  # models trained by earlier runs keep their cells
+        other_dir = out / "models" / f"{other}-{args.profile}-seed{args.seed}"
+        if other not in ids and checkpoint.exists(other_dir / "checkpoint"):
+            epoch = checkpoint.load(other_dir / "checkpoint")[0]["epoch"]
+            ids[other] = f"{_rel(other_dir)}@epoch{epoch}"
     table = write_table(out, store, args, s, checkpoints=ids)
     return [store.path, table]
 
@@ -340,7 +349,7 @@ def run(args: Args) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # Table 1
 # ---------------------------------------------------------------------------------------------
-ATTACK_ROWS = {"clean": "Regular test set", "fgsm": "FGSM Attack", "deepfool": "DeepFool Attack",
+ATTACK_ROWS = {"clean": "Regular Samples", "fgsm": "FGSM Attack", "deepfool": "DeepFool Attack",
                "localsearch": "LocalSearch Attack"}
 
 

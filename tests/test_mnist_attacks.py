@@ -106,6 +106,30 @@ def test_local_search_queries_only_outputs_within_bounds_and_succeeds():
     assert 0 < changed <= 5 * 3                           # t pixels per round, few rounds
 
 
+class PixelDetector(HybridBlock):
+    """Class 1 when pixel (2, 3) is dark: only that pixel matters."""
+
+    def hybrid_forward(self, F, x):
+        v = F.slice(F.reshape(x, (0, -1)), begin=(None, 2 * 6 + 3), end=(None, 2 * 6 + 4))
+        return F.concat(20 * (v - 0.1), F.zeros_like(v), dim=1)
+
+
+def test_local_search_scores_probes_and_finds_the_pixel_that_matters():
+    model = PixelDetector()
+
+    def predict(batch):
+        return mx.nd.softmax(model(mx.nd.array(batch)), axis=-1).asnumpy()
+
+    image = np.random.default_rng(3).uniform(0.3, 0.9, (6, 6)).astype(np.float32)
+    assert predict(image[None]).argmax() == 0
+    adv = local_search(predict, image, 0, t=1, rounds=10, rng=np.random.default_rng(4))
+    assert adv is not None and predict(adv[None]).argmax() == 1
+    changed = np.argwhere(adv != image).tolist()
+    # round 1 searches a random 10% of the pixels (maybe without (2, 3)); from then on the
+    # neighbourhoods hold it and the scores pick it every round: one other pixel at most
+    assert [2, 3] in changed and len(changed) <= 2
+
+
 def test_local_search_gives_up_after_r_rounds():
     calls = []
 
@@ -134,15 +158,47 @@ def test_eot_of_a_deterministic_model_changes_nothing():
 
 @pytest.mark.parametrize("hybridize", [False, True])
 def test_eot_averages_passes(hybridize):
-    net = get_model("mlp_sdr_learnable", sigma_init=0.3)
+    from sap_mx.models.mlp import GaussianDense
+
+    net = GaussianDense(10, 784, learn_sigma=True, sigma_init=0.05)  # one stochastic layer
     net.initialize()
     wrapped = EOT(net, 16)
     if hybridize:
         wrapped.hybridize()
     x = mx.nd.random.uniform(0, 1, (1, 784))
-    single = np.stack([mx.nd.softmax(net(x)).asnumpy()[0] for _ in range(200)])
-    averaged = np.stack([mx.nd.softmax(wrapped(x)).asnumpy()[0] for _ in range(60)])
+    single = np.stack([mx.nd.softmax(net(x)).asnumpy()[0] for _ in range(160)])
+    averaged = np.stack([mx.nd.softmax(wrapped(x)).asnumpy()[0] for _ in range(40)])
     se = np.sqrt(single.var(0) / len(single) + averaged.var(0) / len(averaged))
     assert np.all(np.abs(averaged.mean(0) - single.mean(0)) < 4 * se + 1e-6)  # same expectation
     ratio = single.var(0).sum() / averaged.var(0).sum()
     assert 8 < ratio < 32   # variance of a mean of 16 independent passes: 1/16
+
+
+@pytest.mark.parametrize("kind", ["mlp_sdr_learnable", "mlp_dropconnect"])
+def test_deepfool_jacobian_tiles_share_one_draw(kind):
+    """The class gradients of one DeepFool step come from one stochastic pass: asking for the
+    same class twice gives the same gradient (two passes would differ)."""
+    from sap_mx.attacks.deepfool import _logits_and_jacobian
+    from sap_mx.attacks.gradients import gradient_view
+
+    net = get_model(kind)
+    net.initialize()
+    net.hybridize()
+    x = mx.nd.random.uniform(0, 1, (3, 784))
+    _, jac = _logits_and_jacobian(gradient_view(net), x, np.array([[4, 4]] * 3))
+    np.testing.assert_array_equal(jac[0], jac[1])
+    _, other = _logits_and_jacobian(gradient_view(net), x, np.array([[4, 4]] * 3))
+    assert not np.array_equal(jac[0], other[0])  # a new step draws anew
+
+
+def test_deepfool_reports_its_own_verdict():
+    net = linear()
+    x = np.random.default_rng(0).normal(0, 1, (6, 20)).astype(np.float32)
+    labels = net(mx.nd.array(x)).asnumpy().argmax(1)
+    adv, fooled = deepfool(net, x, labels, steps=5, clip=(-1e3, 1e3), return_fooled=True)
+    assert fooled.all()
+    np.testing.assert_array_equal(net(adv).asnumpy().argmax(1) != labels, fooled)
+    net.weight.set_data(mx.nd.zeros(net.weight.shape))  # no gradient: nothing can move
+    labels = net(mx.nd.array(x)).asnumpy().argmax(1)
+    _, none = deepfool(net, x, labels, steps=3, clip=(-1e3, 1e3), return_fooled=True)
+    assert not none.any()

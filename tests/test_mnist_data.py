@@ -76,6 +76,14 @@ def test_mismatched_split_is_reported(tmp_path):
         load_mnist(tmp_path, download=False)
 
 
+def test_generated_files_are_not_called_official(tmp_path):
+    from sap_mx.data import official_mnist
+
+    write_mnist(tmp_path, n_train=20, n_test=10)
+    assert official_mnist(tmp_path) is False
+    assert official_mnist(tmp_path / "none") is False
+
+
 def test_generated_digits_are_learnable():
     """A nearest-class-mean classifier separates the generated classes (so smoke runs learn)."""
     from sap_mx.data import synthetic_digits

@@ -35,6 +35,10 @@ def test_smoke_run_writes_every_cell_and_resumes(tmp_path, tiny, monkeypatch, ca
     assert "SMOKE" in table and "| FGSM Attack |" in table and "(94.86%)" in table
     assert table.count("not run") == 0
 
+    # a run of one model keeps the other models' cells in the table
+    ms.run(ms.Args(profile="smoke", out=str(tmp_path), progress=False, models="mlp_vanilla"))
+    assert (tmp_path / "table1.md").read_text().count("not run") == 0
+
     # a rerun trains nothing and attacks nothing
     monkeypatch.setattr(ms, "attack_model", lambda *a, **k: pytest.fail("attacked again"))
     capsys.readouterr()
@@ -60,6 +64,7 @@ def test_variance_schedule_raises_both_bounds_at_most_every_five_epochs():
 @pytest.mark.parametrize("argv, match", [
     (["--models", "mlp_x"], "unknown model 'mlp_x'; valid: mlp_vanilla"),
     (["--n-attack", "-2"], "--n-attack must be >= 0"),
+    (["--profile", "smoke", "--n-attack", "100000"], "--n-attack 100000 is more than the"),
     (["--profile", "big"], "unknown profile 'big'"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):

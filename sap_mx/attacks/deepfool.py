@@ -1,4 +1,4 @@
-"""DeepFool (Moosavi-Dezfooli et al. 2016), multi-class L2 version, as Foolbox 3 runs it.
+"""DeepFool (Moosavi-Dezfooli et al. 2016), multi-class L2 version, with Foolbox's defaults.
 
 At each step, for every example still classified as its label l, the logits f and their input
 gradients are taken (one forward pass, shared by all classes: a stochastic model draws once per
@@ -6,8 +6,12 @@ step), and among the ``candidates`` classes with the largest logits the one with
 linearised distance |f_k - f_l| / ||grad f_k - grad f_l||_2 is chosen; the step
 r = (|f_k - f_l| + 1e-4) / ||w||^2 * w, w = grad f_k - grad f_l, is added to the accumulated
 perturbation; the candidate image is clip(x0 + (1 + overshoot) * r_total). It stops after
-``steps`` steps or when every example is misclassified. For a linear classifier one step gives
-the exact minimal L2 perturbation (times 1 + overshoot).
+``steps`` steps or when every example is misclassified (judged by the attack's own queries: the
+logits of each step, and one more query of the last candidates). For a linear classifier one step
+gives the exact minimal L2 perturbation (times 1 + overshoot).
+
+``return_fooled=True`` also returns that verdict per example (Foolbox's "adversarial found"),
+which is how a stochastic model is scored under the one-pass-per-query protocol.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def _logits_and_jacobian(view, x: mx.nd.NDArray, classes: np.ndarray):
 
 
 def deepfool(net, x, y, *, steps: int = 50, candidates: int = 10, overshoot: float = 0.02,
-             clip=(0.0, 1.0)) -> mx.nd.NDArray:
+             clip=(0.0, 1.0), return_fooled: bool = False):
     """Adversarial examples by DeepFool (see the module docstring); rows that stay correctly
     classified after ``steps`` steps are returned at their last candidate."""
     steps = count_at_least_one("steps", steps)
@@ -52,12 +56,15 @@ def deepfool(net, x, y, *, steps: int = 50, candidates: int = 10, overshoot: flo
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
-        with mx.autograd.pause(train_mode=False):
-            probe = view(mx.nd.array(x_adv[idx])).asnumpy()
-        n_classes = probe.shape[1]
+        n_classes = _n_classes(view, x_adv[:1])
         k = min(candidates, n_classes)
-        # the label first, then the other top classes (Foolbox: by the clean logits' order)
-        order = np.argsort(-probe, axis=1)
+        if k < n_classes:  # rank the classes on the current candidates (one extra query)
+            with mx.autograd.pause(train_mode=False):
+                probe = view(mx.nd.array(x_adv[idx])).asnumpy()
+        else:
+            probe = np.zeros((idx.size, n_classes), np.float32)
+        # the label first, then the other top classes
+        order = np.argsort(-probe, axis=1, kind="stable")
         classes = np.empty((idx.size, k), np.int64)
         for row, (lab, ranking) in enumerate(zip(labels[idx], order, strict=True)):
             others = [c for c in ranking if c != lab][: k - 1]
@@ -80,4 +87,22 @@ def deepfool(net, x, y, *, steps: int = 50, candidates: int = 10, overshoot: flo
         p_total[rows] += r[still]
         x_adv[rows] = np.clip(x0[rows] + (1 + overshoot) * p_total[rows], lo, hi)
         active[idx[~still]] = False
-    return mx.nd.array(x_adv)
+    fooled = ~active
+    if active.any():  # the last update's candidates: one more query
+        idx = np.flatnonzero(active)
+        with mx.autograd.pause(train_mode=False):
+            pred = view(mx.nd.array(x_adv[idx])).asnumpy().argmax(axis=1)
+        fooled[idx] = pred != labels[idx]
+    out = mx.nd.array(x_adv)
+    return (out, fooled) if return_fooled else out
+
+
+_CLASSES: dict[int, int] = {}
+
+
+def _n_classes(view, sample: np.ndarray) -> int:
+    """Output width of ``view`` (one query, cached per model)."""
+    if id(view) not in _CLASSES:
+        with mx.autograd.pause(train_mode=False):
+            _CLASSES[id(view)] = int(view(mx.nd.array(sample)).shape[1])
+    return _CLASSES[id(view)]

@@ -3,8 +3,10 @@ following Foolbox 1.x's ``LocalSearchAttack`` (defaults r=1.5, p=10, d=5, t=5, R
 
 The image is rescaled to [-1/2, 1/2] (LB, UB). Start from a random 10% of the pixel locations.
 Each round: for at most 128 of the current locations, score the image with that pixel (all
-channels) pushed to p * sign(value) - **clipped to the box**, so that every query is a valid image
-(Foolbox 1 let this probe leave the bounds) - by the probability of the true class; take the t
+channels) set to clip(-p * sign(value)) (sign 0 counted as -1): pushed towards the opposite
+bound, reaching it for p >= 1/2. Foolbox 1 set it to +p * sign(value), outside the box; clipped,
+that push leaves saturated pixels (most of MNIST) unchanged, so we mirror it and every query is a
+valid image. Score each probe by the probability of the true class; take the t
 locations that lower it most, apply the cyclic map v -> r * v (wrapped back by UB - LB when it
 leaves [LB, UB]) to their channels, stop if the image is now misclassified, else search the
 (2d+1) x (2d+1) neighbourhoods of those t locations next. At most R rounds.
@@ -63,8 +65,9 @@ def local_search(predict, x: np.ndarray, label: int, *, r: float = 1.5, p: float
         locations = locations[rng.permutation(len(locations))[:max_probes]]
         probes = np.repeat(current[None], len(locations), axis=0)
         ys, xs = locations[:, 0], locations[:, 1]
-        pushed = p * np.sign(current[:, ys, xs])                      # (C, L)
-        probes[np.arange(len(locations)), :, ys, xs] = np.clip(pushed, lb, ub).T
+        sign = np.where(current[:, ys, xs] > 0, 1.0, -1.0)
+        pushed = np.clip(-p * sign, lb, ub)                          # (C, L), in the box
+        probes[np.arange(len(locations)), :, ys, xs] = pushed.T
         scores = query(probes)[:, label]
         chosen = locations[np.argsort(scores, kind="stable")[:t]]
         for yy, xx in chosen:

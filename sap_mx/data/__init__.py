@@ -2,8 +2,9 @@
 from ._common import DataNotFound
 from .cifar10 import (augment, center_crop, find_cifar10, load_cifar10, synthetic_images,
                       write_cifar10)
-from .mnist import find_mnist, load_mnist, read_idx, synthetic_digits, write_idx, write_mnist
+from .mnist import (find_mnist, load_mnist, official_mnist, read_idx, synthetic_digits, write_idx,
+                    write_mnist)
 
 __all__ = ["DataNotFound", "augment", "center_crop", "find_cifar10", "load_cifar10",
            "synthetic_images", "write_cifar10", "find_mnist", "load_mnist", "read_idx",
-           "synthetic_digits", "write_idx", "write_mnist"]
+           "official_mnist", "synthetic_digits", "write_idx", "write_mnist"]

@@ -8,8 +8,9 @@ reach the internet, Gluon's dataset code downloads them; otherwise ``DataNotFoun
 missing, where it looked and how to get it.
 
 Images come back as uint8 arrays of shape (N, 28, 28) with 0..255 pixels and int32 labels.
-Damage is caught by the gzip CRC and the IDX structure (header, sizes, label range); there is no
-digest check, so re-packed or subset copies in the same format load too.
+Damage is caught by the gzip CRC and the IDX structure (header, sizes, label range). The official
+SHA-1 digests are not a gate (re-packed or subset copies in the same format load too);
+``official_mnist`` says whether the files found are the official ones, for the record.
 
 The IDX format: a big-endian header (two zero bytes, a type byte 0x08 for unsigned bytes, the
 number of dimensions, then one uint32 per dimension) followed by the data, row-major.
@@ -27,13 +28,20 @@ import numpy as np
 
 from ._common import DataNotFound, candidates, gluon_root, online
 
-__all__ = ["MNIST_URL", "MNIST_FILES", "find_mnist", "load_mnist", "write_mnist",
-           "synthetic_digits", "read_idx", "write_idx"]
+__all__ = ["MNIST_URL", "MNIST_FILES", "find_mnist", "load_mnist", "official_mnist",
+           "write_mnist", "synthetic_digits", "read_idx", "write_idx"]
 
 MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
 MNIST_FILES = {  # role -> official file name (without .gz)
     "train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte",
+}
+# SHA-1 of the official gzipped files (the digests Gluon's MNIST dataset checks)
+OFFICIAL_SHA1 = {
+    "train-images-idx3-ubyte.gz": "6c95f4b05d2bf285e1bfb0e7960c31bd3b3f8a7d",
+    "train-labels-idx1-ubyte.gz": "2a80914081dc54586dbdf242f9805a6b8d2a15fc",
+    "t10k-images-idx3-ubyte.gz": "c3a25af1f52dad7f726cce8cacb138654b760d48",
+    "t10k-labels-idx1-ubyte.gz": "763e7fa3757d93b0cdec073cef058b2004252c17",
 }
 
 
@@ -98,6 +106,19 @@ def find_mnist(data_dir=None) -> dict[str, Path]:
         if all(files.values()):
             return files
     raise FileNotFoundError
+
+
+def official_mnist(data_dir=None) -> bool:
+    """True if the four files found are the official gzipped ones (their SHA-1 digests)."""
+    import hashlib
+
+    try:
+        files = find_mnist(data_dir)
+    except FileNotFoundError:
+        return False
+    return all(path.name in OFFICIAL_SHA1
+               and hashlib.sha1(path.read_bytes()).hexdigest() == OFFICIAL_SHA1[path.name]
+               for path in files.values())
 
 
 def _download_with_gluon() -> None:
