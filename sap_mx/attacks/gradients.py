@@ -45,7 +45,27 @@ def _softmax_ce(logits, labels):
     return -mx.nd.pick(mx.nd.log_softmax(logits, axis=-1), labels, axis=-1)
 
 
-LOSSES = {"ce": _softmax_ce}
+def _best_other(logits, labels):
+    """max_{k != y} z_k per example."""
+    mask = mx.nd.one_hot(labels, logits.shape[-1])
+    return mx.nd.max(logits - 1e9 * mask, axis=-1)
+
+
+def _margin(logits, labels):
+    """Carlini-Wagner margin max_{k != y} z_k - z_y (positive once misclassified)."""
+    return _best_other(logits, labels) - mx.nd.pick(logits, labels, axis=-1)
+
+
+def _dlr(logits, labels):
+    """Croce & Hein's difference of logits ratio, to be maximised:
+    -(z_y - max_{k != y} z_k) / (z_pi1 - z_pi3 + 1e-12), pi sorting the logits downwards."""
+    top = mx.nd.topk(logits, k=3, ret_typ="value", axis=-1)
+    scale = mx.nd.slice_axis(top, axis=-1, begin=0, end=1) - mx.nd.slice_axis(top, axis=-1,
+                                                                              begin=2, end=3)
+    return _margin(logits, labels) / (scale.reshape((-1,)) + 1e-12)
+
+
+LOSSES = {"ce": _softmax_ce, "margin": _margin, "dlr": _dlr}  # all to be maximised
 
 # operators whose forward or backward depends on the training flag, with the attribute values for
 # which they do not
@@ -104,7 +124,7 @@ def gradient_view(net: Block) -> Block:
 
 
 def input_gradient(net: Block, x, y, *, mc_samples: int = 1, loss: str = "ce",
-                   max_rows: int | None = None) -> mx.nd.NDArray:
+                   max_rows: int | None = None, return_loss: bool = False):
     """Mean over ``mc_samples`` stochastic passes of d loss(net(x), y) / dx, per example.
 
     Parameters
@@ -118,9 +138,13 @@ def input_gradient(net: Block, x, y, *, mc_samples: int = 1, loss: str = "ce",
         Passes averaged (the paper's MC estimate uses 100). With 1 on a deterministic model this
         is the plain gradient.
     loss : str, keyword-only, default 'ce'
-        A key of ``LOSSES`` (softmax cross-entropy).
+        A key of ``LOSSES``: 'ce' (softmax cross-entropy), 'margin' (Carlini-Wagner), 'dlr'
+        (Croce & Hein's difference of logits ratio); each is to be maximised by an attack.
     max_rows : int, keyword-only, optional
         Rows per pass when Monte Carlo copies are stacked (see ``sap_mx.mc``).
+    return_loss : bool, keyword-only, default False
+        Also return the per-example loss and softmax, both averaged over the same passes:
+        ``(gradient, loss, probabilities)`` (what iterative attacks track).
     """
     mc_samples = count_at_least_one("mc_samples", mc_samples)
     if loss not in LOSSES:
@@ -133,11 +157,21 @@ def input_gradient(net: Block, x, y, *, mc_samples: int = 1, loss: str = "ce",
     view = gradient_view(net)
     b = x.shape[0]
     total = mx.nd.zeros_like(x)
+    loss_sum = prob_sum = None
     for copies in copies_per_pass(net, b, mc_samples, max_rows):
         xt = tile(x, copies).copy()
         xt.attach_grad()
         with mx.autograd.record(train_mode=True):  # safe on the view, see the module docstring
-            objective = loss_fn(view(xt), tile(labels, copies)).sum()
+            logits = view(xt)
+            per_example = loss_fn(logits, tile(labels, copies))
+            objective = per_example.sum()
         objective.backward(train_mode=True)
         total += xt.grad.reshape((copies, b) + x.shape[1:]).sum(axis=0)
+        if return_loss:
+            lsum = per_example.reshape((copies, b)).sum(axis=0)
+            psum = mx.nd.softmax(logits, axis=-1).reshape((copies, b, -1)).sum(axis=0)
+            loss_sum = lsum if loss_sum is None else loss_sum + lsum
+            prob_sum = psum if prob_sum is None else prob_sum + psum
+    if return_loss:
+        return total / mc_samples, loss_sum / mc_samples, prob_sum / mc_samples
     return total / mc_samples

@@ -1,0 +1,179 @@
+"""PGD and APGD with EOT, BPDA for SAP: ball and box, EOT sample counts, equality with plain PGD,
+APGD's step-size schedule, strength on a small trained model, the unbounded sanity check."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon
+
+import sap_mx
+from sap_mx.attacks import apgd, apgd_checkpoints, bpda, fgsm, input_gradient, pgd
+from sap_mx.data import synthetic_digits
+from sap_mx.models import get_model
+
+
+@pytest.fixture(scope="module")
+def trained_mlp():
+    """A vanilla MLP trained for a few epochs on generated digits (0..1 pixels)."""
+    mx.random.seed(0)
+    x, y = synthetic_digits(1200, 0)
+    xt, yt = synthetic_digits(100, 1)
+    x, xt = x.astype(np.float32) / 255, xt.astype(np.float32) / 255
+    net = get_model("mlp_vanilla")
+    net.initialize()
+    trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 1e-3})
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    for _ in range(4):
+        for i in range(0, 1200, 100):
+            with autograd.record():
+                loss = loss_fn(net(mx.nd.array(x[i:i + 100])), mx.nd.array(y[i:i + 100]))
+            loss.backward()
+            trainer.step(100)
+    acc = (net(mx.nd.array(xt)).asnumpy().argmax(1) == yt).mean()
+    assert acc > 0.9
+    return net, xt[:60], yt[:60]
+
+
+def accuracy(net, x, y):
+    return float((net(mx.nd.array(x)).asnumpy().argmax(1) == y).mean())
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.03, 0.1])
+def test_pgd_stays_in_the_ball_and_the_box(trained_mlp, eps):
+    net, x, y = trained_mlp
+    adv = pgd(net, x, y, eps, steps=5, step_size=0.02, clip=(0.0, 1.0)).asnumpy()
+    assert np.abs(adv - x).max() <= eps + 1e-6
+    assert adv.min() >= 0 and adv.max() <= 1
+
+
+def test_pgd_with_one_sample_on_a_dense_model_is_plain_pgd(trained_mlp):
+    net, x, y = trained_mlp
+    eps, step = 0.1, 0.025
+    mx.random.seed(5)
+    ours = pgd(net, x, y, eps, steps=6, step_size=step, clip=(0.0, 1.0)).asnumpy()
+    # plain PGD written out with autograd, same random start
+    mx.random.seed(5)
+    x0 = mx.nd.array(x)
+    xa = mx.nd.clip(x0 + mx.nd.random.uniform(-eps, eps, shape=x0.shape), 0, 1)
+    for _ in range(6):
+        xa.attach_grad()
+        with autograd.record():
+            loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(xa), mx.nd.array(y)).sum()
+        loss.backward()
+        stepped = xa + step * mx.nd.sign(xa.grad)
+        xa = mx.nd.clip(mx.nd.minimum(mx.nd.maximum(stepped, x0 - eps), x0 + eps), 0, 1)
+    np.testing.assert_allclose(ours, xa.asnumpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("attack", ["pgd", "apgd"])
+def test_eot_samples_are_what_they_say(trained_mlp, monkeypatch, attack):
+    net, x, y = trained_mlp
+    import importlib
+
+    pgd_module = importlib.import_module("sap_mx.attacks.pgd")
+    calls = []
+    real = pgd_module.input_gradient
+
+    def spy(model, xb, yb, *, mc_samples=1, loss="ce", **kw):
+        calls.append((mc_samples, loss))
+        return real(model, xb, yb, mc_samples=mc_samples, loss=loss, **kw)
+
+    monkeypatch.setattr(pgd_module, "input_gradient", spy)
+    if attack == "pgd":
+        pgd(net, x[:4], y[:4], 0.1, steps=3, step_size=0.03, mc_samples=7, loss="margin",
+            clip=(0, 1))
+        assert calls == [(7, "margin")] * 3
+    else:
+        apgd(net, x[:4], y[:4], 0.1, n_iter=4, mc_samples=5, loss="dlr", clip=(0, 1))
+        assert set(calls) == {(5, "dlr")} and len(calls) >= 5
+
+
+def test_eot_gradient_of_a_stochastic_model_averages_its_passes():
+    """input_gradient(mc_samples=k) is the mean of k single-pass gradients: its spread across
+    calls shrinks like 1/k."""
+    net = get_model("mlp_dropconnect")
+    net.initialize()
+    x = mx.nd.random.uniform(0, 1, (1, 784))
+    y = mx.nd.array([3])
+    one = np.stack([input_gradient(net, x, y).asnumpy()[0] for _ in range(60)])
+    eight = np.stack([input_gradient(net, x, y, mc_samples=8).asnumpy()[0] for _ in range(30)])
+    ratio = one.var(0).sum() / eight.var(0).sum()
+    assert 4 < ratio < 16
+    np.testing.assert_allclose(eight.mean(0), one.mean(0),
+                               atol=4 * np.sqrt(one.var(0) / 60 + eight.var(0) / 30).max())
+
+
+def test_apgd_checkpoints_match_the_paper():
+    assert apgd_checkpoints(100) == [0, 22, 41, 57, 70, 80, 87, 93, 99]
+
+
+def test_apgd_halves_the_step_at_every_checkpoint_when_the_loss_is_flat():
+    """A model with constant logits: the loss never rises, so condition 1 holds at every
+    checkpoint and eta halves there (and only there)."""
+    net = gluon.nn.Dense(10, in_units=6)
+    net.initialize(mx.init.Zero())
+    x = np.full((3, 6), 0.5, np.float32)
+    _, trace = apgd(net, x, np.zeros(3), 0.1, n_iter=100, mc_samples=1, clip=(0, 1),
+                    return_trace=True)
+    eta = trace["eta"][0]
+    halvings = [k for k in range(1, 101) if eta[k] < eta[k - 1]]
+    assert halvings == [22, 41, 57, 70, 80, 87, 93, 99]
+    assert eta[0] == pytest.approx(0.2) and eta[-1] == pytest.approx(0.2 / 2**8)
+
+
+def test_apgd_keeps_the_best_loss_and_stays_in_the_ball(trained_mlp):
+    net, x, y = trained_mlp
+    adv, trace = apgd(net, x, y, 0.05, n_iter=20, mc_samples=1, loss="ce", clip=(0, 1),
+                      return_trace=True)
+    a = adv.asnumpy()
+    assert np.abs(a - x).max() <= 0.05 + 1e-6 and a.min() >= 0 and a.max() <= 1
+    best = trace["best_loss"]
+    assert np.all(np.diff(best, axis=1) >= -1e-6)  # the best loss never decreases
+    assert accuracy(net, a, y) <= accuracy(net, fgsm(net, x, y, 0.05, clip=(0, 1)).asnumpy(), y)
+
+
+def test_pgd_is_at_least_as_strong_as_fgsm_and_unbounded_reaches_zero(trained_mlp):
+    net, x, y = trained_mlp
+    for eps in (0.02, 0.05, 0.1, 0.2):
+        mx.random.seed(1)
+        acc_pgd = accuracy(net, pgd(net, x, y, eps, steps=10, step_size=eps / 4,
+                                    clip=(0, 1)).asnumpy(), y)
+        acc_fgsm = accuracy(net, fgsm(net, x, y, eps, clip=(0, 1)).asnumpy(), y)
+        assert acc_pgd <= acc_fgsm + 1e-9, eps
+    unbounded = pgd(net, x, y, 1.0, steps=30, step_size=0.1, clip=(0, 1)).asnumpy()
+    assert accuracy(net, unbounded, y) == 0.0
+
+
+def test_bpda_keeps_the_forward_and_passes_gradients_through_sap():
+    """One hidden layer: with the SAP draw s fixed, BPDA's input gradient of the cross-entropy is
+    W1^T (1[z1 > 0] * W2^T (softmax(W2 s + b2) - e_y)): SAP's Jacobian replaced by the identity.
+    The plain gradient instead vanishes wherever SAP pruned."""
+    mx.random.seed(3)
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(50, in_units=20), gluon.nn.Activation("relu"),
+            gluon.nn.Dense(10, in_units=50))
+    net.initialize(mx.init.Normal(0.5))
+    sap = sap_mx.defend(net, "sap", frac=0.1)  # 5 draws of 50: most activations pruned
+    surrogate = bpda(sap)
+    x = mx.nd.random.uniform(0, 1, (3, 20))
+    y = np.array([0, 1, 2])
+    mx.random.seed(9)
+    s_draw = sap[1](sap[0](x)).asnumpy()                # the SAP output of this draw
+    mx.random.seed(9)
+    g_bpda = input_gradient(surrogate, x, y).asnumpy()
+    mx.random.seed(9)
+    g_plain = input_gradient(sap, x, y).asnumpy()
+    w1, b1 = net[0].weight.data().asnumpy(), net[0].bias.data().asnumpy()
+    w2, b2 = net[2].weight.data().asnumpy(), net[2].bias.data().asnumpy()
+    z1 = x.asnumpy() @ w1.T + b1
+    logits = s_draw @ w2.T + b2
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    upstream = (p - np.eye(10)[y]) @ w2                  # dL/ds
+    expected = ((z1 > 0) * upstream) @ w1
+    np.testing.assert_allclose(g_bpda, expected, rtol=1e-4, atol=1e-6)
+    kept = s_draw != 0
+    expected_plain = (kept * (s_draw / np.where(kept, np.maximum(z1, 1e-12), 1)) * upstream) @ w1
+    np.testing.assert_allclose(g_plain, expected_plain, rtol=1e-3, atol=1e-6)
+    assert not np.allclose(g_bpda, g_plain)
+    with pytest.raises(ValueError, match="has no SAP"):
+        bpda(net)
