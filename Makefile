@@ -14,6 +14,8 @@ help:
 	@echo "make cifar-dense | cifar-dropout-train | cifar-adv-train   train [PROFILE=paper|quick|smoke SEED=0]"
 	@echo "make cifar-sap | cifar-iterative | cifar-dropout | cifar-adv | cifar-baselines | cifar-mc | cifar-all"
 	@echo "make report       results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)"
+	@echo "make mnist-sdr    Khan et al. Table 1 (MNIST)"
+	@echo "make cifar-adaptive | mnist-adaptive   the paper's attack vs PGD/APGD-EOT and BPDA"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -90,4 +92,13 @@ report:
 .PHONY: mnist-sdr
 mnist-sdr:
 	$(PY) -m experiments.mnist_sdr --profile $(PROFILE) --seed $(SEED) \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# ---- adaptive evaluation (issue 6): the paper's attack next to PGD/APGD with EOT and BPDA
+.PHONY: cifar-adaptive mnist-adaptive
+cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train
+	$(PY) -m experiments.adaptive --family cifar --profile $(PROFILE) --seed $(SEED) \
+		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
+mnist-adaptive: mnist-sdr
+	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) \
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -66,7 +66,7 @@ RESULT_COLUMNS = ("model", "defense", "param", "attack", "attack_model", "mc_sam
                   "accuracy", "n", "seed", "profile", "data", "git_sha")
 
 #: files in the results folder that are not accuracy tables
-NOT_RESULTS = ("calibration.csv",)
+NOT_RESULTS = ("calibration.csv", "adaptive.csv")
 
 FIGURE_TITLES = {
     "fig1_sap": "Fig. 1a, 1b: SAP models against random perturbation and FGSM",
@@ -574,10 +574,58 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     lines.append("")
     lines += _ece_table(results)
+    lines += _adaptive_section([results_dir / "adaptive.csv",
+                                results_dir.parent / "mnist" / "adaptive.csv"])
     if (results_dir / "calibration.csv").is_file():
         lines += [f"Calibration bins (Fig. 4): `{_display(results_dir / 'calibration.csv')}`.", ""]
     lines += _figures(results_dir, out)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+ADAPTIVE_ATTACKS = ("paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")
+
+
+def _adaptive_section(paths: Sequence[Path]) -> list[str]:
+    """The paper's attack next to the adaptive ones (``experiments/adaptive.py``), per model and
+    lambda, with the sanity verdict; newest configuration of each model only."""
+    lines = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            continue
+        for r in rows:
+            r["experiment"] = "adaptive"
+            r["n"] = int(r["n"]) if r.get("n") else None
+        rows = latest_rows(rows)
+        family = rows[0].get("family", path.parent.name)
+        lines += [f"## Adaptive evaluation ({family}): the paper's attack and stronger ones", "",
+                  f"From `{_display(path)}` (`experiments/adaptive.py`). Accuracy in %; *paper*: "
+                  "the paper's attack; pgd / apgd-*: with expectation over the randomness (EOT); "
+                  "pgd-bpda: PGD through SAP's expectation. *sanity*: an unbounded attack "
+                  "reaches <= 5% and more steps or EOT samples do not raise accuracy.", ""]
+        if any(r["profile"] == "smoke" for r in rows):
+            lines += ["**Smoke rows: generated data, not results.**", ""]
+        lines += ["| model | λ | " + " | ".join(ADAPTIVE_ATTACKS) + " | sanity | profile |",
+                  "| --- | --- |" + " --- |" * (len(ADAPTIVE_ATTACKS) + 2)]
+        cells: dict[tuple, dict] = defaultdict(dict)
+        meta: dict[tuple, dict] = {}
+        for r in rows:
+            name = r["model"] if r["defense"] == "none" else (
+                f"{r['model']}+{r['defense']}-{r['param']}")
+            key = (name, float(r["eps"]))
+            cells[key][r["attack"]] = 100 * float(r["accuracy"])
+            meta[key] = r
+        for key in sorted(cells):
+            r = meta[key]
+            values = [f"{cells[key][a]:.1f}" if a in cells[key] else "" for a in ADAPTIVE_ATTACKS]
+            sanity = "ok" if r.get("sanity_ok") == "True" else f"FAILED: {r.get('sanity', '')}"
+            lines.append(f"| {key[0]} | {key[1]:g} | " + " | ".join(values)
+                         + f" | {_cell(sanity)} | {r['profile']} |")
+        lines.append("")
+    return lines
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -367,3 +367,21 @@ def test_rows_of_a_replaced_model_are_left_out(results_dir):
     c = _compare(results_dir)
     assert c["dense_fgsm_eps1"].ours == pytest.approx(25.0)
     assert c["sap100_vs_dense_fgsm_eps1"].ours == pytest.approx(15.0)
+
+
+def test_adaptive_section_puts_the_papers_attack_next_to_the_adaptive_ones(results_dir):
+    _write(results_dir, "sap", [_row(eps=1, accuracy=0.66)])
+    common = dict(family="cifar", model="dense", defense="sap", param="100", loss="ce",
+                  steps=40, eot_samples=20, n=1000, predict_mc=100, seed=0, profile="paper",
+                  checkpoint="c@1", data="cifar10", git_sha="abc", utc="2026-01-01T00:00:00Z",
+                  sanity_ok="False", sanity="unbounded PGD leaves 9.0% (> 5%)")
+    write_csv(results_dir / "adaptive.csv", [
+        {**common, "attack": "paper", "eps": 8, "accuracy": 0.5},
+        {**common, "attack": "pgd", "eps": 8, "accuracy": 0.02},
+    ])
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert "## Adaptive evaluation (cifar)" in text
+    row = ("| dense+sap-100 | 8 | 50.0 | 2.0 |  |  |  | FAILED: unbounded PGD leaves 9.0% (> 5%) "
+           "| paper |")
+    assert row in text
+    assert "come from 1 result rows in `sap.csv`" in text  # adaptive.csv is not a result table
