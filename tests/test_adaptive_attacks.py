@@ -102,8 +102,22 @@ def test_eot_gradient_of_a_stochastic_model_averages_its_passes():
                                atol=4 * np.sqrt(one.var(0) / 60 + eight.var(0) / 30).max())
 
 
-def test_apgd_checkpoints_match_the_paper():
+def test_apgd_checkpoints_match_the_paper_and_autoattack():
     assert apgd_checkpoints(100) == [0, 22, 41, 57, 70, 80, 87, 93, 99]
+    assert apgd_checkpoints(50) == [0, 11, 21, 30, 38, 45]   # AutoAttack's integer gaps
+
+
+def test_apgd_returns_misclassified_points_where_it_found_them(trained_mlp):
+    net, x, y = trained_mlp
+    clean_pred = net(mx.nd.array(x)).asnumpy().argmax(1)
+    adv, trace = apgd(net, x, y, 0.08, n_iter=15, mc_samples=1, clip=(0, 1), return_trace=True)
+    pred = net(adv).asnumpy().argmax(1)
+    # every example is either misclassified or, never fooled, at its highest-loss iterate
+    ce_loss = -np.log(mx.nd.softmax(net(adv)).asnumpy()[np.arange(len(y)), y])
+    for i in range(len(x)):
+        if pred[i] == y[i]:
+            assert ce_loss[i] == pytest.approx(trace["best_loss"][i, -1], rel=1e-4, abs=1e-5)
+    assert (pred != y).sum() >= (clean_pred != y).sum()
 
 
 def test_apgd_halves_the_step_at_every_checkpoint_when_the_loss_is_flat():

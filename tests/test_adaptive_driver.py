@@ -63,6 +63,21 @@ def test_sanity_flags_an_attack_that_cannot_reach_zero(monkeypatch):
     assert not ok and "unbounded PGD leaves 100.0%" in reason
 
 
+def test_sanity_flags_accuracy_that_rises_with_more_steps(monkeypatch):
+    """The ladder: if doubling the steps raises accuracy well beyond noise, the run fails."""
+    import numpy as np
+
+    def fake(net, x, y, eps, spec, clip, predict_mc, batch):
+        if eps > 0.5:
+            return 0.0                      # unbounded: fine
+        return 0.9 if spec["steps"] == 2 * TINY.steps else 0.1
+
+    monkeypatch.setattr(ad, "accuracy_under", fake)
+    x, y = np.zeros((100, 784), np.float32), np.zeros(100)
+    ok, reason = ad.sanity(None, x, y, ad.FAMILIES["mnist"], TINY, True, 2, 0, "fake")
+    assert not ok and reason == "doubling steps raised accuracy 10.0% -> 90.0%"
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--family", "imagenet"], "unknown family 'imagenet'; valid: cifar, mnist"),
     (["--n-test", "-1"], "--n-test must be >= 0"),

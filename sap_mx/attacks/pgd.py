@@ -48,12 +48,17 @@ def pgd(net, x, y, eps: float, steps: int, step_size: float, *, mc_samples: int 
 
 
 def apgd_checkpoints(n_iter: int) -> list[int]:
-    """APGD's iterations at which the step size is reconsidered: w_j = ceil(p_j * n_iter) with
-    p_0 = 0, p_1 = 0.22, p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)."""
-    p = [0.0, 0.22]
-    while p[-1] < 1:
-        p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    return sorted({math.ceil(round(q * n_iter, 9)) for q in p if q <= 1})
+    """APGD's iterations at which the step size is reconsidered, as AutoAttack computes them:
+    the first after int(0.22 n) iterations, each next gap shorter by int(0.03 n) down to
+    int(0.06 n) (each at least 1). For n = 100: 0, 22, 41, 57, 70, 80, 87, 93, 99, the paper's
+    w_j = ceil(p_j n) with p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)."""
+    gap, decrease, smallest = (max(int(f * n_iter), 1) for f in (0.22, 0.03, 0.06))
+    points, at = [0], 0
+    while at + gap <= n_iter:
+        at += gap
+        points.append(at)
+        gap = max(gap - decrease, smallest)
+    return points
 
 
 def apgd(net, x, y, eps: float, *, n_iter: int = 100, mc_samples: int = 20, loss: str = "ce",
@@ -68,9 +73,11 @@ def apgd(net, x, y, eps: float, *, n_iter: int = 100, mc_samples: int = 20, loss
     the best loss did not improve since. Updates use momentum alpha:
     z = P(x_k + eta sign(g)), x_{k+1} = P(x_k + alpha (z - x_k) + (1 - alpha)(x_k - x_{k-1})).
 
-    Returns per example the first iterate found misclassified (by the mean softmax of the
-    gradient passes), else the iterate with the highest loss; with ``return_trace`` also a dict
-    with the per-step ``eta`` (N, n_iter + 1), ``loss`` and ``best_loss`` histories.
+    As in AutoAttack: halving condition 1 is "rises <= rho * window", condition 2 is off at the
+    first checkpoint. Returns per example the last iterate found misclassified (by the mean
+    softmax of the gradient passes; AutoAttack keeps the last one too), else the iterate with the
+    highest loss (AutoAttack: the clean input); with ``return_trace`` also a dict with the
+    per-step ``eta`` (N, n_iter + 1), ``loss`` and ``best_loss`` histories.
     """
     eps = non_negative("eps", eps)
     n_iter = count_at_least_one("n_iter", n_iter)
@@ -108,9 +115,8 @@ def apgd(net, x, y, eps: float, *, n_iter: int = 100, mc_samples: int = 20, loss
     for k in range(1, n_iter + 1):
         x_prev, x_cur = x_cur, x_next
         g, f_new, fooled = evaluate(x_cur)
-        newly = fooled & ~found
-        if newly.any():
-            idx = mx.nd.array(np.flatnonzero(newly), dtype="int64")
+        if fooled.any():  # keep the latest misclassified iterate
+            idx = mx.nd.array(np.flatnonzero(fooled), dtype="int64")
             x_adv[idx] = x_cur.take(idx)
             found |= fooled
         increases += f_new > f
@@ -122,8 +128,8 @@ def apgd(net, x, y, eps: float, *, n_iter: int = 100, mc_samples: int = 20, loss
             f_best = np.where(better, f, f_best)
         restarted = False
         if k in checkpoints:
-            cond1 = increases < rho * (k - last_check)
-            cond2 = (eta_at_last == eta) & (best_at_last == f_best)
+            cond1 = increases <= rho * (k - last_check)
+            cond2 = (eta_at_last == eta) & (best_at_last == f_best) & (last_check > 0)
             halve = cond1 | cond2
             eta_at_last, best_at_last = eta.copy(), f_best.copy()
             eta = np.where(halve, eta / 2, eta)
