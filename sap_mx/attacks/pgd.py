@@ -7,7 +7,6 @@ which is what makes them adaptive against stochastic defenses (Athalye et al. 20
 """
 from __future__ import annotations
 
-import math
 
 import mxnet as mx
 import numpy as np
