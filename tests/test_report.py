@@ -385,3 +385,14 @@ def test_adaptive_section_puts_the_papers_attack_next_to_the_adaptive_ones(resul
            "| paper |")
     assert row in text
     assert "come from 1 result rows in `sap.csv`" in text  # adaptive.csv is not a result table
+
+
+def test_a_folder_with_only_the_adaptive_evaluation_still_gets_a_report(results_dir):
+    common = dict(family="cifar", model="dense", defense="none", param="", loss="ce", steps=4,
+                  eot_samples=1, n=16, predict_mc=1, seed=0, profile="smoke", checkpoint="c@1",
+                  data="generated", git_sha="abc", utc="2026-01-01T00:00:00Z", sanity_ok="True",
+                  sanity="unbounded 0.0%")
+    write_csv(results_dir / "adaptive.csv", [{**common, "attack": "pgd", "eps": 0,
+                                              "accuracy": 0.25}])
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert text.count("| not run |") >= 27 and "## Adaptive evaluation (cifar)" in text
