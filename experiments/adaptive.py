@@ -53,8 +53,8 @@ from sap_mx.results import git_sha
 from . import cifar_eval as ce
 from . import cifar_train as ct
 from . import mnist_sdr as ms
-from .cli import KeyedRows, arg, parse_dataclass_args, seed_all
-from .profiles import ROOT, UsageError, get_profile
+from .cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, seed_all
+from .profiles import UsageError, get_profile
 
 KEY_FIELDS = ("family", "model", "defense", "param", "attack", "loss", "steps", "eot_samples",
               "eps", "n", "predict_mc", "seed", "profile", "checkpoint")
@@ -137,13 +137,13 @@ def mnist_models(args: Args, data, models_dir: Path):
     for name in MNIST_MODELS:
         run_dir = models_dir / f"{name}-{args.profile}-seed{args.seed}"
         if not checkpoint.exists(run_dir / "checkpoint"):
-            raise UsageError(f"no trained {name} at {_rel(run_dir)}: run `make mnist-sdr "
+            raise UsageError(f"no trained {name} at {rel(run_dir)}: run `make mnist-sdr "
                              f"PROFILE={args.profile} SEED={args.seed}` first")
         net, _ = ms.train(name, ms.Args(profile=args.profile, seed=args.seed), s, data, run_dir,
                           progress=False)  # loads the finished checkpoint
         epoch = checkpoint.load(run_dir / "checkpoint")[0]["epoch"]
         yield (name, "none", None), net, name in ms.STOCHASTIC, False, \
-            f"{_rel(run_dir)}@epoch{epoch}"
+            f"{rel(run_dir)}@epoch{epoch}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def run(args: Args) -> list[Path]:
         start = time.time()
         ok, reason = sanity(net, x, y, family, b, stochastic, predict_mc, args.seed, label)
         rows = []
-        bar = ce._progress(args.progress, len(todo), f"{label} adaptive")
+        bar = progress_bar(args.progress, len(todo), f"{label} adaptive")
         for spec, eps in todo:
             seed_all(args.seed, zlib.crc32(f"{label}/{spec['attack']}/{eps}".encode()))
             acc = accuracy_under(net, x, y, eps, spec, family.clip, predict_mc, b.batch)
@@ -328,21 +328,9 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args) -> Path:
     return path
 
 
-def _rel(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def main(argv=None) -> int:
-    try:
-        written = run(parse_args(argv))
-    except (DataNotFound, HardwareError, UsageError, WeightsUnavailable,
-            checkpoint.CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"wrote {_rel(path)}")
-    return 0
+    return cli_main(run, parse_args, argv, (DataNotFound, HardwareError, UsageError,
+                                            WeightsUnavailable, checkpoint.CheckpointError))
 
 
 if __name__ == "__main__":

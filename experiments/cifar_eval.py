@@ -49,8 +49,8 @@ from sap_mx.predict import predict_proba
 from sap_mx.results import git_sha
 
 from . import cifar_train as ct
-from .cli import KeyedRows, arg, parse_dataclass_args, seed_all
-from .profiles import ROOT, UsageError, get_profile
+from .cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, seed_all
+from .profiles import UsageError, get_profile
 
 EPS = (0, 1, 2, 4, 8, 16, 32, 64)          # the paper's lambdas (pixels)
 CALIBRATION_EPS = (0, 1, 2, 4, 8, 16, 32)  # Fig. 4 panels
@@ -269,12 +269,12 @@ class Models:
             if not params.is_file():
                 target = {"dense": "cifar-dense", "adv": "cifar-adv-train"}.get(
                     name, "cifar-dropout-train")
-                raise UsageError(f"no trained {name} model at {_rel(params)}: run `make {target} "
+                raise UsageError(f"no trained {name} model at {rel(params)}: run `make {target} "
                                  f"PROFILE={self.args.profile} SEED={self.args.seed}` first")
             net = get_model(self.args.model)
             net.load_parameters(str(params))
             digest = hashlib.sha256(params.read_bytes()).hexdigest()[:12]
-            self.ids[name] = f"{_rel(params)}@{digest}"
+            self.ids[name] = f"{rel(params)}@{digest}"
         net.hybridize(static_alloc=True)
         self.nets[name] = net
         return net
@@ -289,11 +289,6 @@ class Models:
 
     def adversary(self, task: Task):
         return self.evaluated(task) if task.attack_model == "self" else self.base(task.attack_model)
-
-
-def _rel(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +325,7 @@ def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: E
     correct = dict.fromkeys(eps_list, 0)
     probs = {eps: [] for eps in eps_list}
     batches = range(0, len(x), s.batch)
-    bar = _progress(progress, len(batches), task.label())
+    bar = progress_bar(progress, len(batches), task.label())
     for start in batches:
         xb = mx.nd.array(x[start:start + s.batch], dtype="float32")
         yb = mx.nd.array(y[start:start + s.batch], dtype="float32")
@@ -427,24 +422,9 @@ def run(args: Args) -> list[Path]:
     return written
 
 
-def _progress(enabled: bool, total: int, desc: str):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr)
-
-
 def main(argv=None) -> int:
-    try:
-        args = parse_args(argv)
-        written = run(args)
-    except (DataNotFound, HardwareError, UsageError, WeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"wrote {_rel(path)}")
-    return 0
+    return cli_main(run, parse_args, argv,
+                    (DataNotFound, HardwareError, UsageError, WeightsUnavailable))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from sap_mx.hardware import HardwareError, contexts
 from sap_mx.models import WeightsUnavailable, get_model, initialize, load_gluoncv_weights
 from sap_mx.results import git_sha, write_csv
 
-from .cli import arg, parse_dataclass_args, seed_all
+from .cli import arg, parse_dataclass_args, progress_bar, seed_all
 from .profiles import Profile, UsageError, get_profile
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def train(args: Args) -> dict:
             copy_weights(net, snapshot)  # the model as it was after the previous epoch
         order = rng.permutation(len(x_train))[rank::workers]
         t0, seen, loss_sum, correct, n_adv = time.time(), 0, 0.0, 0, 0
-        bar = _progress(args.progress and rank == 0, steps, f"{name} epoch {epoch + 1}/{epochs}")
+        bar = progress_bar(args.progress and rank == 0, steps, f"{name} epoch {epoch + 1}/{epochs}")
         for step in range(steps):
             idx = order[step * per_worker:(step + 1) * per_worker]
             xb = augment(x_train[idx], rng, crop=args.crop)
@@ -427,14 +427,6 @@ def adversarial_mix(snapshot, xb, yb, recipe: Recipe):
     mixed = xb.copy()
     mixed[positions.tolist()] = adv
     return mixed, len(positions)
-
-
-def _progress(enabled: bool, total: int, desc: str):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr)
 
 
 def _summary(row: dict, epochs: int) -> str:

@@ -14,9 +14,9 @@ import numpy as np
 
 from sap_mx.results import write_csv
 
-from .profiles import UsageError
+from .profiles import ROOT, UsageError
 
-__all__ = ["arg", "parse_dataclass_args", "seed_all", "KeyedRows"]
+__all__ = ["arg", "parse_dataclass_args", "seed_all", "KeyedRows", "progress_bar", "rel", "cli_main"]
 
 
 def arg(default, help_text: str):
@@ -75,3 +75,35 @@ class KeyedRows:
             self.rows[self.key(row)] = {k: str(v) for k, v in row.items()}
         columns = list(dict.fromkeys(k for r in self.rows.values() for k in r))
         write_csv(self.path, [{k: r.get(k, "") for k in columns} for r in self.rows.values()])
+
+
+def progress_bar(enabled: bool, total: int, desc: str, unit: str = "batch"):
+    """A tqdm bar on stderr (rate and ETA), or None when disabled."""
+    if not enabled:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr)
+
+
+def rel(path) -> str:
+    """``path`` relative to the repository when inside it (for messages and rows)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def cli_main(run, parse, argv, errors) -> int:
+    """``run(parse(argv))``; user mistakes (``errors``) become one ``error:`` line and exit 2;
+    prints ``wrote <path>`` for every file ``run`` returns."""
+    import sys
+
+    try:
+        written = run(parse(argv))
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {rel(path)}")
+    return 0

@@ -43,8 +43,8 @@ from sap_mx.models import get_model
 from sap_mx.models.mlp import SDRDecay, clamp_sigma
 from sap_mx.results import git_sha
 
-from .cli import KeyedRows, arg, parse_dataclass_args, seed_all
-from .profiles import ROOT, UsageError, get_profile
+from .cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, seed_all
+from .profiles import UsageError, get_profile
 
 MODELS = {  # Table 1 column -> registry name
     "Vanilla MLP": "mlp_vanilla", "SDR-decay MLP": "mlp_sdr_decay",
@@ -175,7 +175,7 @@ def train(name: str, args: Args, s: Settings, data, run_dir: Path, progress: boo
         rng = np.random.default_rng([args.seed, zlib.crc32(name.encode()), epoch])
         seed_all(args.seed, zlib.crc32(f"{name}/{epoch}".encode()))
         order = rng.permutation(len(x))
-        bar = _progress(progress, steps, f"{name} epoch {epoch + 1}/{epochs}")
+        bar = progress_bar(progress, steps, f"{name} epoch {epoch + 1}/{epochs}")
         loss_sum = 0.0
         for step in range(steps):
             idx = order[step * s.batch:(step + 1) * s.batch]
@@ -275,7 +275,7 @@ def attack_model(name: str, net, x: np.ndarray, y: np.ndarray, protocol: str, s:
     seed_all(seed, zlib.crc32(f"{name}/{protocol}/localsearch".encode()))
     rng = np.random.default_rng([seed, zlib.crc32(f"{name}/{protocol}".encode())])
     robust = 0
-    bar = _progress(progress, len(x), f"{name} {protocol} LocalSearch")
+    bar = progress_bar(progress, len(x), f"{name} {protocol} LocalSearch", unit="image")
     for image, label in zip(x, y, strict=True):
         found = local_search(predict, image, int(label), rounds=s.localsearch_rounds,
                              clip=(0.0, 1.0), rng=rng)
@@ -318,7 +318,7 @@ def run(args: Args) -> list[Path]:
         run_dir = out / "models" / f"{name}-{args.profile}-seed{args.seed}"
         net, history = train(name, args, s, data, run_dir, args.progress)
         ckpt = checkpoint.load(run_dir / "checkpoint")[0]
-        ckpt_id = ids[name] = f"{_rel(run_dir)}@epoch{ckpt['epoch']}"
+        ckpt_id = ids[name] = f"{rel(run_dir)}@epoch{ckpt['epoch']}"
         for protocol in ("paper", "eot"):
             if protocol == "eot" and name not in STOCHASTIC:
                 continue  # a deterministic model: both protocols are the same
@@ -341,7 +341,7 @@ def run(args: Args) -> list[Path]:
         other_dir = out / "models" / f"{other}-{args.profile}-seed{args.seed}"
         if other not in ids and checkpoint.exists(other_dir / "checkpoint"):
             epoch = checkpoint.load(other_dir / "checkpoint")[0]["epoch"]
-            ids[other] = f"{_rel(other_dir)}@epoch{epoch}"
+            ids[other] = f"{rel(other_dir)}@epoch{epoch}"
     table = write_table(out, store, args, s, checkpoints=ids)
     return [store.path, table]
 
@@ -376,7 +376,7 @@ def write_table(out: Path, store: KeyedRows, args: Args, s: Settings,
              f"Profile **{args.profile}**, seed {args.seed}, {rows[0]['n'] if rows else '?'} "
              f"attacked test images, data {rows[0]['data'] if rows else '?'}; written by "
              "`make mnist-sdr`. The paper's numbers (in parentheses) are typed in "
-             f"`{_rel(PAPER_CSV)}` with their source.", ""]
+             f"`{rel(PAPER_CSV)}` with their source.", ""]
     if args.profile == "smoke":
         lines += ["**SMOKE: generated data, not MNIST; these numbers are not results.**", ""]
     for protocol, title in (("paper", "Paper's protocol: every query is one stochastic pass"),
@@ -407,28 +407,8 @@ def write_table(out: Path, store: KeyedRows, args: Args, s: Settings,
     return path
 
 
-def _rel(path: Path) -> str:
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def _progress(enabled: bool, total: int, desc: str):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="it", leave=False, file=sys.stderr)
-
-
 def main(argv=None) -> int:
-    try:
-        written = run(parse_args(argv))
-    except (DataNotFound, UsageError, checkpoint.CheckpointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"wrote {_rel(path)}")
-    return 0
+    return cli_main(run, parse_args, argv, (DataNotFound, UsageError, checkpoint.CheckpointError))
 
 
 if __name__ == "__main__":
