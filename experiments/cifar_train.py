@@ -273,6 +273,7 @@ def train(args: Args) -> dict:
     rank, workers = (kv.rank, kv.num_workers) if kv else (0, 1)
     epochs = args.epochs or max(profile.min_epochs, round(recipe.epochs * profile.epoch_scale))
     batch = profile.batch_size or recipe.batch_size
+    lr_scale = batch / recipe.batch_size  # linear scaling for a profile's smaller batch (smoke)
     if batch % (workers * len(ctxs)):
         raise UsageError(f"batch {batch} does not split over {workers} workers x {len(ctxs)} devices")
     name = run_name(args)
@@ -328,7 +329,7 @@ def train(args: Args) -> dict:
     stop = start + args.stop_after if args.stop_after else epochs
     for epoch in range(start, min(epochs, stop)):
         rng = seed_everything(args.seed, epoch)
-        trainer.set_learning_rate(recipe.lr_at(epoch, epochs))
+        trainer.set_learning_rate(recipe.lr_at(epoch, epochs) * lr_scale)
         if snapshot is not None:
             copy_weights(net, snapshot)  # the model as it was after the previous epoch
         order = rng.permutation(len(x_train))[rank::workers]
@@ -355,7 +356,7 @@ def train(args: Args) -> dict:
         if aux_sync is not None:
             aux_sync()
         seconds = time.time() - t0
-        row = {"epoch": epoch + 1, "lr": recipe.lr_at(epoch, epochs),
+        row = {"epoch": epoch + 1, "lr": recipe.lr_at(epoch, epochs) * lr_scale,
                "train_loss": loss_sum / seen, "train_acc": correct / seen,
                "test_acc": evaluate(net, x_test, y_test, ctxs[0], args.crop),
                "images_per_s": seen * workers / seconds, "seconds": seconds,

@@ -36,7 +36,7 @@ class Profile:
 PROFILES = {
     "paper": Profile("paper", "cifar10", 1.0, None),
     "quick": Profile("quick", "cifar10", 0.1, None, min_epochs=3),
-    "smoke": Profile("smoke", "generated", 0.02, 64, n_train=640, n_test=200, min_epochs=3),
+    "smoke": Profile("smoke", "generated", 0.02, 64, n_train=640, n_test=200, min_epochs=8),
 }
 
 
