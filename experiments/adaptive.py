@@ -53,7 +53,8 @@ from sap_mx.results import git_sha
 from . import cifar_eval as ce
 from . import cifar_train as ct
 from . import mnist_sdr as ms
-from .cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, seed_all
+from .cli import (KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, save_figure,
+                  seed_all)
 from .profiles import UsageError, get_profile
 
 KEY_FIELDS = ("family", "model", "defense", "param", "attack", "loss", "steps", "eot_samples",
@@ -318,14 +319,7 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args) -> Path:
     caption = f"adaptive evaluation, {args.family}: profile {args.profile}, seed {args.seed}"
     if args.profile == "smoke":
         caption += "  [SMOKE: generated data, not results]"
-    fig.suptitle(caption, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path, caption, dpi=100)
 
 
 def main(argv=None) -> int:

@@ -5,7 +5,6 @@ test-set size) and writes its PNGs atomically; ``experiments.cifar_eval`` calls 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from .cli import save_figure  # noqa: E402
 
 __all__ = ["draw", "FIGURES"]
 
@@ -52,14 +53,7 @@ def _curves(ax, df: pd.DataFrame, label=None, title: str = "") -> None:
 
 
 def _save(fig, path: Path, caption: str) -> Path:
-    fig.suptitle(caption, fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path, caption, fontsize=8)
 
 
 def _versus(row) -> str:

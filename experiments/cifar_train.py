@@ -41,7 +41,7 @@ from sap_mx.hardware import HardwareError, contexts
 from sap_mx.models import WeightsUnavailable, get_model, initialize, load_gluoncv_weights
 from sap_mx.results import git_sha, write_csv
 
-from .cli import arg, parse_dataclass_args, progress_bar, seed_all
+from .cli import arg, parse_dataclass_args, progress_bar, save_figure, seed_all
 from .profiles import Profile, UsageError, get_profile
 
 # ---------------------------------------------------------------------------------------------
@@ -254,12 +254,7 @@ def write_outputs(run_dir: Path, history: list[dict], title: str) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy (%)")
     ax2.legend()
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    tmp = run_dir / ".curve.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, run_dir / "curve.png")
+    save_figure(fig, run_dir / "curve.png", title)
 
 
 # ---------------------------------------------------------------------------------------------

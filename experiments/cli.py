@@ -16,7 +16,8 @@ from sap_mx.results import write_csv
 
 from .profiles import ROOT, UsageError
 
-__all__ = ["arg", "parse_dataclass_args", "seed_all", "KeyedRows", "progress_bar", "rel", "cli_main"]
+__all__ = ["arg", "parse_dataclass_args", "seed_all", "KeyedRows", "progress_bar", "rel", "cli_main",
+           "save_figure"]
 
 
 def arg(default, help_text: str):
@@ -107,3 +108,25 @@ def cli_main(run, parse, argv, errors) -> int:
     for path in written:
         print(f"wrote {rel(path)}")
     return 0
+
+
+def save_figure(fig, path, caption: str | None = None, *, fontsize: int = 9,
+                dpi: int = 110) -> Path:
+    """Lay out ``fig`` (with ``caption`` as its title), write it to ``path`` atomically (temp
+    file, then rename) and close it; returns ``path``."""
+    import os
+
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if caption:
+        fig.suptitle(caption, fontsize=fontsize)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
+    os.replace(tmp, path)
+    return path
