@@ -203,6 +203,24 @@ def aux_params(net):
             if p.grad_req == "null" and ("running" in name)]
 
 
+def start_kvstore(trainer: gluon.Trainer) -> None:
+    """Put the Trainer's parameters into its kvstore now, and wait until every worker has them.
+
+    MXNet otherwise does this inside the first ``step()``: it broadcasts each parameter (rank 0
+    pushes, every worker pulls) and then at once pushes that step's gradient for the same key.
+    On CPU the pull and the push share no engine variable (``kvstore_dist.h`` swaps the push
+    buffer, "this imposes ordering that the second push happens after the first pull" holds
+    only from the second step on), so a worker's gradient push can reach the server before its
+    own pull: that worker then takes the summed gradient for the weights and the workers part
+    for good.  Broadcasting here, and waiting for it, orders the two.
+    """
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    mx.nd.waitall()
+
+
 class AuxSync:
     """Average BatchNorm statistics over dist_sync workers (MXNet leaves them per worker)."""
 
@@ -314,6 +332,8 @@ def train(args: Args) -> dict:
                                              f"({type(err).__name__}); pass --fresh") from None
         start, history = meta["epoch"], meta["history"]
         print(f"resuming {name} after epoch {start}/{epochs}", file=sys.stderr)
+    if kv is not None:
+        start_kvstore(trainer)
 
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     per_worker = batch // workers

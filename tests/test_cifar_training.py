@@ -294,6 +294,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def test_start_kvstore_broadcasts_before_the_first_step():
+    # The broadcast must not be left to the first step(), where its pull races that step's push
+    # (see start_kvstore); after it the kvstore holds every parameter and nothing is pending.
+    net = get_model("resnet20")
+    initialize(net, seed=0)
+    kv = mx.kv.create("local")
+    trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1},
+                               kvstore=kv, update_on_kvstore=False)
+    assert not trainer._kv_initialized and trainer._params_to_init
+    ct.start_kvstore(trainer)
+    assert trainer._kv_initialized and not trainer._params_to_init
+    for i in (0, len(trainer._params) - 1):
+        stored = mx.nd.zeros_like(trainer._params[i].data())
+        kv.pull(i, out=stored)
+        np.testing.assert_array_equal(stored.asnumpy(), trainer._params[i].data().asnumpy())
+
+
 def test_dist_sync_workers_end_with_identical_parameters(tmp_path):
     env = dict(os.environ, DMLC_PS_ROOT_URI="127.0.0.1", DMLC_PS_ROOT_PORT=str(free_port()),
                DMLC_NUM_SERVER="1", DMLC_NUM_WORKER="2", OMP_NUM_THREADS="1")
