@@ -16,6 +16,8 @@ help:
 	@echo "make report       results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)"
 	@echo "make mnist-sdr    Khan et al. Table 1 (MNIST)"
 	@echo "make cifar-adaptive | mnist-adaptive   the paper's attack vs PGD/APGD-EOT and BPDA"
+	@echo "make atari GAME=Bowling   train a DDQN agent, then Table 1 (dense vs SAP-100 under FGSM)"
+	@echo "make atari-train | atari-eval GAME=...   the two halves; make atari-table: every game vs the paper"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,7 @@ bench:
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_mnist.py
+	$(PY) benchmarks/bench_atari.py
 
 clean:
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info
@@ -102,3 +105,20 @@ cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train
 mnist-adaptive: mnist-sdr
 	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) \
 		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+# ---- Atari (issue 7): DDQN agent, then Table 1; PROFILE=smoke|quick|paper, SEED; outputs in
+# results/atari/ (smoke: results/smoke/atari/). Training resumes from its last checkpoint.
+GAME ?=
+ATARI_ARGS = --game "$(GAME)" --profile $(PROFILE) --seed $(SEED)
+.PHONY: atari atari-train atari-eval atari-table
+atari: atari-train
+	$(PY) -m rl.evaluate $(ATARI_ARGS)
+	$(PY) -m rl.table --profile $(PROFILE)
+atari-train:
+	@test -n "$(GAME)" || { echo "error: name a game: make atari GAME=Bowling (any ALE game)"; exit 2; }
+	$(PY) -m rl.ddqn $(ATARI_ARGS)
+atari-eval:
+	@test -n "$(GAME)" || { echo "error: name a game: make atari-eval GAME=Bowling"; exit 2; }
+	$(PY) -m rl.evaluate $(ATARI_ARGS)
+atari-table:
+	$(PY) -m rl.table --profile $(PROFILE)

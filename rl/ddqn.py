@@ -133,26 +133,32 @@ def deepmind_rmsprop():
 class Learner:
     """Online and target Nature CNNs, their optimizer, and one DDQN update.
 
-    The networks are hybridized with ``static_alloc`` and ``static_shape`` (measured fastest on
-    CPU, ``make bench``); acting uses a third, parameter-sharing copy so that batch-1 calls do not
+    The networks are hybridized with ``static_alloc`` and ``static_shape`` (``graph='static'``,
+    measured fastest on CPU by ``make bench``; 'plain' hybridizes without them, 'none' runs
+    imperatively); acting uses a third, parameter-sharing copy so that batch-1 calls do not
     change the shapes the training graph was built for.
     """
 
-    def __init__(self, actions: int, seed: int, ctx=None):
+    GRAPHS = {"static": {"static_alloc": True, "static_shape": True}, "plain": {}, "none": None}
+
+    def __init__(self, actions: int, seed: int, ctx=None, graph: str = "static"):
+        if graph not in self.GRAPHS:
+            raise ValueError(f"graph must be one of {', '.join(self.GRAPHS)}, got {graph!r}")
         self.ctx = ctx or mx.cpu()
         self.online = nature_qnet(actions, ctx=self.ctx, seed=seed)
         self.target = nature_qnet(actions, ctx=self.ctx)
         self.actor = NatureQNet(actions, prefix=self.online.prefix,
                                 params=self.online.collect_params())
-        for net in (self.online, self.target, self.actor):
-            net.hybridize(static_alloc=True, static_shape=True)
+        if self.GRAPHS[graph] is not None:
+            for net in (self.online, self.target, self.actor):
+                net.hybridize(**self.GRAPHS[graph])
         self.sync_target()
         self.trainer = gluon.Trainer(self.online.collect_params(), deepmind_rmsprop())
         self.loss = gluon.loss.HuberLoss(rho=1.0)
 
     def sync_target(self) -> None:
         for src, dst in zip(self.online.collect_params().values(),
-                            self.target.collect_params().values()):
+                            self.target.collect_params().values(), strict=True):
             dst.set_data(src.data())
 
     def act(self, obs: np.ndarray) -> int:

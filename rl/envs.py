@@ -3,7 +3,8 @@
 The pipeline, outermost last::
 
     gymnasium.make('ALE/<Game>-v5', frameskip=1, repeat_action_probability=0)
-    -> AtariPreprocessing   (gymnasium: 1-30 no-op starts, repeat each action 4 frames and take the
+    -> AtariPreprocessing   (gymnasium: 1-30 no-op frames at reset, as OpenAI Baselines' no-op
+                             starts; repeat each action 4 frames and take the
                              max of the last two, 84x84 grayscale uint8)
     -> TimeLimit            (optional cap on agent steps per game: smoke runs, evaluation)
     -> EpisodicLife         (training only: a lost life ends the learning episode, the game goes on)
@@ -60,8 +61,10 @@ def resolve_game(name: str) -> str:
     """
     names = game_names()
     key = name.strip()
-    if key.startswith("ALE/") and key.endswith("-v5"):
-        key = key[4:-3]
+    if key.lower().startswith("ale/"):
+        key = key[4:]
+    if key.lower().endswith("-v5"):
+        key = key[:-3]
     lower = {n.lower(): n for n in names}
     if key.lower() in lower:
         return lower[key.lower()]
@@ -153,7 +156,8 @@ def make_env(game: str, *, training: bool = True,
     max_episode_steps : int, optional
         Cap on agent steps (4 frames each) per game; ALE's own cap is 108,000 frames.
     noop_max : int, default 30
-        No-op starts drawn from 1..noop_max.
+        No-op starts: 1..noop_max no-op *frames* (emulator frames, not agent steps) at each real
+        reset, drawn by gymnasium's AtariPreprocessing; FIRE games add 8 frames of FIRE + action 2.
 
     Seed it with the first ``env.reset(seed=...)`` (emulator and no-op starts).
     """
