@@ -72,7 +72,7 @@ PROFILES = {
     # steps; replay start 50,000 and the evaluation settings are Mnih et al. (2015)'s.
     "paper": AtariProfile("paper", 100_000_000, 1_000_000, 50_000, 1_000_000, 10_000, 250_000,
                           False, None, 30, 100, 4_500),
-    # a few hours of this 2-core CPU (README, "Atari")
+    # ~1 h of training on this 2-core CPU, plus the evaluation (README, "Atari")
     "quick": AtariProfile("quick", 200_000, 100_000, 20_000, 100_000, 2_000, 10_000,
                           True, None, 5, 16, 4_500),
     # minutes: short capped games, a learner that runs but has not learnt
@@ -222,16 +222,55 @@ def write_outputs(run_dir: Path, episodes: list[dict], caption: str) -> None:
 def check_args(args: Args) -> AtariProfile:
     if args.profile not in PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; use one of {', '.join(PROFILES)}")
-    if args.steps < 0 or args.stop_after < 0:
-        raise UsageError("--steps and --stop-after must be >= 0")
+    if args.steps < 0 or args.stop_after < 0 or args.seed < 0:
+        raise UsageError("--steps, --stop-after and --seed must be >= 0")
     resolve_game(args.game)  # GameNotFound lists close names
     return PROFILES[args.profile]
 
 
 def config_of(args: Args, profile: AtariProfile, steps: int) -> dict:
-    """What a checkpoint must match to be resumed."""
+    """What a checkpoint records of its run."""
     return {"game": resolve_game(args.game), "seed": args.seed, "steps": steps,
             "profile": dataclasses.asdict(profile)}
+
+
+def training_part(config: dict) -> dict:
+    """The part of a config that a checkpoint must match to be resumed: evaluation settings
+    may change under a half-trained run."""
+    config = json.loads(json.dumps(config))
+    config["profile"] = {k: v for k, v in config.get("profile", {}).items()
+                         if not k.startswith("eval_")}
+    return config
+
+
+RUN_FILES = ("episodes.csv", "curve.png", "final.params", "final.json", "eval_games.csv")
+
+
+def discard_run(run_dir: Path) -> None:
+    """--fresh: remove what a run wrote in ``run_dir`` (and nothing else there)."""
+    import shutil
+
+    for name in ("checkpoint", "checkpoint.old"):
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    for stale in run_dir.glob(".checkpoint.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def lock_run(run_dir: Path):
+    """An exclusive lock on ``run_dir`` for this process (released when it exits)."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UsageError(f"{run_dir} is in use by another training process; wait for it or "
+                         "pass --out to train elsewhere") from None
+    return handle
 
 
 def train(args: Args) -> dict:
@@ -242,10 +281,19 @@ def train(args: Args) -> dict:
     run_dir = run_dir_for(args, profile)
     ckpt_dir = run_dir / "checkpoint"
     config = config_of(args, profile, steps_total)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--out {run_dir} is a file; name a folder")
+    lock = lock_run(run_dir)  # noqa: F841 - held until this process ends
     if args.fresh:
-        import shutil
-
-        shutil.rmtree(run_dir, ignore_errors=True)
+        discard_run(run_dir)
+    final_json = run_dir / "final.json"
+    if final_json.is_file() and (run_dir / "final.params").is_file() and not args.fresh:
+        record = json.loads(final_json.read_text())
+        if record.get("steps") == steps_total and record.get("game") == game \
+                and record.get("seed") == args.seed and record.get("profile") == args.profile:
+            print(f"{game} {args.profile} seed{args.seed}: already trained ({steps_total:,} "
+                  f"steps, code {record.get('git_sha')}); --fresh retrains", file=sys.stderr)
+            return {**record, "run_dir": str(run_dir), "already_done": True}
 
     # seeding: one block (python, numpy, mxnet), then the generators the loop draws from
     seed_all(args.seed, 0)
@@ -255,9 +303,10 @@ def train(args: Args) -> dict:
     replay = Replay(min(profile.replay, steps_total + 1))
     rng = np.random.default_rng(args.seed)
     step, episodes, updates = 0, [], 0
+    sha = git_sha()
     if checkpoint.exists(ckpt_dir):
         meta, files = checkpoint.load(ckpt_dir)
-        if meta.get("config") != json.loads(json.dumps(config)):
+        if training_part(meta.get("config", {})) != training_part(config):
             raise checkpoint.CheckpointError(
                 f"{ckpt_dir} holds a run with other settings; pass --fresh to discard it or "
                 "--out to train elsewhere")
@@ -265,7 +314,12 @@ def train(args: Args) -> dict:
         if "replay.npz" in files:
             replay = Replay.load(files["replay.npz"])
         rng.bit_generator.state = meta["rng"]
-        step, episodes, updates = meta["step"], meta["episodes"], meta["updates"]
+        try:
+            step, episodes, updates = meta["step"], meta["episodes"], meta["updates"]
+        except KeyError as missing:
+            raise checkpoint.CheckpointError(f"{ckpt_dir} lacks {missing} (written by another "
+                                             "version?); pass --fresh") from None
+        sha = meta.get("git_sha", sha)  # the code that started the run
         print(f"resuming {game} ({args.profile}, seed {args.seed}) at step {step:,}/"
               f"{steps_total:,}" + ("" if "replay.npz" in files else "; replay refilled"),
               file=sys.stderr)
@@ -274,7 +328,6 @@ def train(args: Args) -> dict:
     obs, _ = env.reset(seed=seed_all(args.seed, step + 1))
     env.action_space.seed(args.seed + step)
     first, game_return, game_length, t_game = True, 0.0, 0, time.time()
-    sha = git_sha()
     stop = min(steps_total, step + args.stop_after) if args.stop_after else steps_total
     bar = progress_bar(args.progress, stop, f"{game} {args.profile} seed{args.seed}", unit="step")
     if bar is not None:
@@ -289,7 +342,8 @@ def train(args: Args) -> dict:
         checkpoint.save(ckpt_dir, writers,
                         {"config": config, "step": step, "updates": updates,
                          "epsilon": epsilon_at(step, profile.eps_decay),
-                         "rng": rng.bit_generator.state, "episodes": episodes})
+                         "rng": rng.bit_generator.state, "episodes": episodes,
+                         "git_sha": sha})
         write_outputs(run_dir, episodes, f"DDQN {game} ({args.profile} profile, seed {args.seed})")
 
     while step < stop:
@@ -361,6 +415,8 @@ def parse(argv) -> Args:
 def main(argv=None) -> int:
     def run(args):
         rec = train(args)
+        if rec.get("already_done"):
+            return []
         run_dir = Path(rec["run_dir"])
         return [p for p in (run_dir / "episodes.csv", run_dir / "curve.png",
                             run_dir / "final.params") if p.exists()]

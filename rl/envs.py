@@ -165,6 +165,10 @@ def make_env(game: str, *, training: bool = True,
     name = resolve_game(game)
     env = gym.make(f"ALE/{name}-v5", frameskip=1, repeat_action_probability=0.0,
                    full_action_space=False)
+    if env.unwrapped.get_action_meanings()[0] != "NOOP":  # Backgammon, VideoCheckers: the
+        env.close()  # no-op starts and the life-loss reset need a NOOP at index 0
+        env = gym.make(f"ALE/{name}-v5", frameskip=1, repeat_action_probability=0.0,
+                       full_action_space=True)
     env = gym.wrappers.AtariPreprocessing(env, noop_max=noop_max, frame_skip=4, screen_size=84,
                                           terminal_on_life_loss=False, grayscale_obs=True,
                                           scale_obs=False)

@@ -130,6 +130,13 @@ def load_agent(run_dir: Path, game: str, profile: str):
         raise UsageError(f"no finished agent in {run_dir}; train it first: make atari-train "
                          f"GAME={game} PROFILE={profile}")
     record = json.loads(final.read_text())
+    if record.get("game") != game:
+        raise UsageError(f"{run_dir} holds a {record.get('game')} agent, not {game}; pass the "
+                         "matching --game or --run")
+    if not (run_dir / "final.params").is_file():
+        raise UsageError(f"{run_dir} has final.json but not final.params (weights are not "
+                         "committed: they stay on the machine that trained them); retrain with "
+                         f"make atari-train GAME={game} PROFILE={profile}")
     net = NatureQNet(record["actions"])
     net.load_parameters(str(run_dir / "final.params"), ctx=mx.cpu())
     net.hybridize()
@@ -153,13 +160,14 @@ def evaluate(args: EvalArgs) -> list[Path]:
     sha = git_sha()
     seed_all(args.seed, 7)
 
-    games = KeyedRows(run_dir / "eval_games.csv", ("model", "eps", "game_index", "mc",
-                                                    "max_steps", "epsilon", "train_sha"))
+    games = KeyedRows(run_dir / "eval_games.csv", ("game", "seed", "model", "eps", "game_index",
+                                                    "mc", "max_steps", "epsilon", "train_sha"))
     todo = [(m, lam, i) for lam in lambdas for m in MODELS for i in range(episodes)]
     bar = progress_bar(args.progress, len(todo), f"{game} Table 1 ({args.profile})", unit="game")
     for model, lam, i in todo:
         net, model_mc = agents[model]
-        key = {"model": model, "eps": lam, "game_index": i, "mc": model_mc or mc,
+        key = {"game": game, "seed": args.seed, "model": model, "eps": lam, "game_index": i,
+               "mc": model_mc or mc,
                "max_steps": profile.eval_max_steps, "epsilon": profile.eval_epsilon,
                "train_sha": record["git_sha"]}
         if not games.has(key):
@@ -187,7 +195,8 @@ def summarize(game_rows, *, game, lambdas, episodes, mc, profile, record, seed, 
     """One row per (model, lambda) from the per-game scores; SAP rows carry rel_change_pct."""
     scores: dict = {}
     for r in game_rows:
-        if (int(r["max_steps"]) == profile.eval_max_steps
+        if (r["game"] == game and int(r["seed"]) == seed
+                and int(r["max_steps"]) == profile.eval_max_steps
                 and float(r["epsilon"]) == profile.eval_epsilon
                 and r["train_sha"] == record["git_sha"]
                 and int(r["game_index"]) < episodes

@@ -608,3 +608,50 @@ def test_table_puts_ours_and_the_papers_in_the_right_cells(tmp_path):
     empty.mkdir()
     text = table.build_table(empty)
     assert "none yet" in text and "| 1 | - (+10.4%) |" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# run folders: --fresh, finished runs, locks, evaluation guards
+# ---------------------------------------------------------------------------------------------
+def test_fresh_removes_only_the_runs_files_and_a_finished_run_is_not_rewritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = dict(game="Bowling", profile="smoke", steps=40, out=str(out), progress=False)
+    ddqn.train(ddqn.Args(**args))
+    before = (out / "final.json").read_bytes(), (out / "final.params").stat().st_mtime_ns
+    rec = ddqn.train(ddqn.Args(**args))  # finished: nothing retrained or rewritten
+    assert rec["already_done"] and "already trained" in capsys.readouterr().err
+    assert ((out / "final.json").read_bytes(), (out / "final.params").stat().st_mtime_ns) == before
+    ddqn.train(ddqn.Args(**args, fresh=True))
+    assert (out / "notes.txt").read_text() == "mine"  # --fresh left what it did not write
+    assert json.loads((out / "final.json").read_text())["steps"] == 40
+
+
+def test_a_run_folder_in_use_is_refused(tmp_path):
+    held = ddqn.lock_run(tmp_path / "run")
+    try:
+        with pytest.raises(ddqn.UsageError, match="in use"):
+            ddqn.lock_run(tmp_path / "run")
+    finally:
+        held.close()
+    ddqn.lock_run(tmp_path / "run").close()  # free again once released
+
+
+def test_evaluation_refuses_another_games_agent_or_missing_weights(tmp_path):
+    run = tmp_path / "run"
+    ddqn.train(ddqn.Args(game="Bowling", profile="smoke", steps=40, out=str(run), progress=False))
+    with pytest.raises(ddqn.UsageError, match="holds a Bowling agent, not Pong"):
+        evaluate.evaluate(evaluate.EvalArgs(game="Pong", profile="smoke", run=str(run),
+                                            progress=False))
+    (run / "final.params").unlink()
+    with pytest.raises(ddqn.UsageError, match="not final.params"):
+        evaluate.evaluate(evaluate.EvalArgs(game="Bowling", profile="smoke", run=str(run),
+                                            progress=False))
+
+
+def test_games_whose_first_action_is_not_noop_get_the_full_action_set():
+    env = envs.make_env("Backgammon")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and env.unwrapped.get_action_meanings()[0] == "NOOP"
+    env.close()
