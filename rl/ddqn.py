@@ -74,7 +74,7 @@ PROFILES = {
                           False, None, 30, 100, 4_500),
     # ~1 h of training on this 2-core CPU, plus the evaluation (README, "Atari")
     "quick": AtariProfile("quick", 200_000, 100_000, 20_000, 100_000, 2_000, 10_000,
-                          True, None, 5, 16, 4_500),
+                          True, None, 20, 16, 4_500),
     # minutes: short capped games, a learner that runs but has not learnt
     "smoke": AtariProfile("smoke", 3_000, 3_000, 500, 2_000, 500, 1_000,
                           True, 300, 2, 4, 300),
