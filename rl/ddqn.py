@@ -313,9 +313,9 @@ def train(args: Args) -> dict:
         learner.load(files)
         if "replay.npz" in files:
             replay = Replay.load(files["replay.npz"])
-        rng.bit_generator.state = meta["rng"]
         try:
             step, episodes, updates = meta["step"], meta["episodes"], meta["updates"]
+            rng.bit_generator.state = meta["rng"]
         except KeyError as missing:
             raise checkpoint.CheckpointError(f"{ckpt_dir} lacks {missing} (written by another "
                                              "version?); pass --fresh") from None
@@ -326,7 +326,6 @@ def train(args: Args) -> dict:
     # the emulator restarts at every (re)start, seeded by (seed, step): the game in progress at
     # a checkpoint is not resumed, only everything the learner knows
     obs, _ = env.reset(seed=seed_all(args.seed, step + 1))
-    env.action_space.seed(args.seed + step)
     first, game_return, game_length, t_game = True, 0.0, 0, time.time()
     stop = min(steps_total, step + args.stop_after) if args.stop_after else steps_total
     bar = progress_bar(args.progress, stop, f"{game} {args.profile} seed{args.seed}", unit="step")
