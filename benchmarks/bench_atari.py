@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -96,7 +95,8 @@ def measure(quick: bool) -> list[dict]:
     return rows
 
 
-CONFIGS = {"omp_all_cores": str(os.cpu_count() or 1), "omp_1": "1"}
+CONFIGS = {"omp_all_cores": {"OMP_NUM_THREADS": str(os.cpu_count() or 1)},
+           "omp_1": {"OMP_NUM_THREADS": "1"}}
 
 
 def main(argv=None) -> int:
@@ -109,26 +109,22 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(measure(args.quick)))
         return 0
+    from children import run_configs, verdict
+
     from sap_mx.results import provenance, write_csv
 
     out = args.out or str(ROOT / "results" / "bench" / ("atari-quick.csv" if args.quick
                                                          else "atari.csv"))
+    children = run_configs(__file__, CONFIGS, args.quick)
+    if children is None:
+        return 2
     rows, meta = [], provenance()
-    for name, threads in CONFIGS.items():
-        env = dict(os.environ, OMP_NUM_THREADS=threads)
-        cmd = [sys.executable, __file__, "--child"] + (["--quick"] if args.quick else [])
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stderr[-3000:], file=sys.stderr)
-            return 2
-        for row in json.loads(done.stdout.strip().splitlines()[-1]):
-            row = {"config": name, **row, "omp_num_threads": threads,
-                   "mode": "quick" if args.quick else "full", **meta}
-            rows.append(row)
-            verdict = ("" if row["target"] == "" else
-                       f"target <= {row['target']}: {'met' if row['met'] else 'NOT met'}")
-            print(f"{name:14s} {row['metric']:40s} {row['value']:8.2f}  {verdict}   "
-                  f"({row['detail']})", flush=True)
+    for name, row in children:
+        row = {"config": name, **row, "omp_num_threads": CONFIGS[name]["OMP_NUM_THREADS"],
+               "mode": "quick" if args.quick else "full", **meta}
+        rows.append(row)
+        print(f"{name:14s} {row['metric']:40s} {row['value']:8.2f}  {verdict(row)}   "
+              f"({row['detail']})", flush=True)
     path = write_csv(out, rows)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,8 @@ from sap_mx import ops
 from sap_mx.attacks import fgsm, input_gradient
 from sap_mx.models import initialize, resnet20
 from sap_mx.results import provenance, write_csv
+
+from children import run_configs, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 128
@@ -138,26 +139,15 @@ def main(argv=None) -> int:
         print(json.dumps(measure(args.quick)))
         return 0
 
+    children = run_configs(__file__, CONFIGS, args.quick)
+    if children is None:
+        return 2
     rows, meta = [], provenance()
-    for name, changes in CONFIGS.items():
-        env = dict(os.environ)
-        for key, value in changes.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        cmd = [sys.executable, __file__, "--child"] + (["--quick"] if args.quick else [])
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stderr[-3000:], file=sys.stderr)
-            return 2
-        for row in json.loads(done.stdout.strip().splitlines()[-1]):
-            row = {"config": name, **row, "mode": "quick" if args.quick else "full", **meta}
-            rows.append(row)
-            verdict = ("" if row["target"] == "" else
-                       f"target <= {row['target']}: {'met' if row['met'] else 'NOT met'}")
-            print(f"{name:14s} {row['metric']:50s} {row['value']:6.2f}  {verdict}   "
-                  f"({row['detail']})", flush=True)
+    for name, row in children:
+        row = {"config": name, **row, "mode": "quick" if args.quick else "full", **meta}
+        rows.append(row)
+        print(f"{name:14s} {row['metric']:50s} {row['value']:6.2f}  {verdict(row)}   "
+              f"({row['detail']})", flush=True)
     path = write_csv(args.out, rows)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
