@@ -244,3 +244,63 @@ def test_nan_anywhere_gives_nan_rows_on_every_kernel_path(backend, relu):
     out = out.asnumpy()
     assert np.isfinite(out[0]).all()
     assert np.isnan(out[1:]).all()
+
+
+def distinct_count_moments(p, r):
+    """Exact mean and variance of K = number of distinct indices in r draws from p."""
+    p = np.asarray(p, np.float64)
+    miss = (1 - p) ** r                                   # P(j never drawn)
+    mean = float((1 - miss).sum())
+    pair = (1 - p[:, None] - p[None, :]).clip(0) ** r     # P(neither i nor j drawn)
+    both = 1 - miss[:, None] - miss[None, :] + pair       # P(both drawn), i != j
+    q = 1 - miss
+    cov = both - q[:, None] * q[None, :]
+    np.fill_diagonal(cov, q * (1 - q))
+    return mean, float(cov.sum())
+
+
+@pytest.mark.parametrize("frac", [0.5, 1.0, 2.0])
+def test_distinct_count_moments_on_long_rows(backend, frac):
+    """Rows of 300 non-zero entries (many blocks of the draw correction, N above and below r):
+    the mean and variance of the number of kept entries match the exact multinomial values;
+    independent keeps (same marginals, larger variance) fail the variance check."""
+    rng = np.random.default_rng(11)
+    h = np.where(rng.random(400) < 0.25, 0.0, rng.exponential(1.0, 400) ** 1.5).astype(np.float32)
+    w = np.abs(h.astype(np.float64))
+    r = max(1, int(frac * h.size))
+    mean, var = distinct_count_moments(w / w.sum(), r)
+    rows = 20000
+    for independent in (False, True):
+        _, _, mask = draw_masks(h, rows, frac, independent=independent)
+        k = (mask > 0).sum(axis=1).astype(np.float64)
+        z_mean = (k.mean() - mean) / np.sqrt(var / rows)
+        # the sample variance of K: its standard error is about var * sqrt(2 / rows) here
+        z_var = (k.var(ddof=1) - var) / (var * np.sqrt(2 / rows))
+        if independent:
+            assert z_var > 8  # independent keeps have no negative covariance
+        else:
+            assert abs(z_mean) < 5 and abs(z_var) < 5, (z_mean, z_var)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("independent", [False, True])
+def test_out_only_path_has_the_same_draws_and_recomputes_the_mask_exactly(backend, relu,
+                                                                          independent):
+    """``ops.sap`` (what the SAP blocks call) skips writing the mask and its backward pass
+    recomputes it: same seed, same output, and the input gradient is grad * mask bit for bit,
+    zero and NaN rows included."""
+    x = mx.nd.random.normal(0, 1, (40, 3, 7, 9))
+    x[5] = 0
+    x[6, 0, 0, 0] = np.nan
+    grad = mx.nd.random.normal(0, 1, x.shape)
+    mx.random.seed(21)
+    out_ref, mask = ops.sap_with_mask(mx.nd, x, 1.0, independent=independent, relu=relu)
+    xg = x.copy()
+    xg.attach_grad()
+    mx.random.seed(21)
+    with mx.autograd.record():
+        out = ops.sap(mx.nd, xg, 1.0, independent=independent, relu=relu)
+    out.backward(grad)
+    np.testing.assert_array_equal(out.asnumpy(), out_ref.asnumpy())
+    np.testing.assert_array_equal(xg.grad.asnumpy(), (grad * mask).asnumpy())
+    assert np.isnan(xg.grad.asnumpy()[6]).all() and (xg.grad.asnumpy()[5] == 0).all()

@@ -114,7 +114,16 @@ def sap_with_mask(F, x, frac: float, independent: bool = False, relu: bool = Fal
 
 
 def sap(F, x, frac: float, independent: bool = False, relu: bool = False):
-    """SAP applied to ``x``: the ``out`` of :func:`sap_with_mask`."""
+    """SAP applied to ``x``: the ``out`` of :func:`sap_with_mask`.
+
+    The native operator is asked for ``out`` alone (``with_mask=0``): it skips writing the mask,
+    and its backward pass recomputes the mask bit for bit from ``x`` and ``out``. Same draws,
+    values and gradients as :func:`sap_with_mask` under the same seed.
+    """
+    if backend() == "native":
+        out = getattr(F, NATIVE_OP)(x, frac=float(frac), independent=int(bool(independent)),
+                                    relu=int(bool(relu)), with_mask=0)
+        return out[0] if isinstance(out, (list, tuple)) else out
     return sap_with_mask(F, x, frac, independent, relu)[0]
 
 

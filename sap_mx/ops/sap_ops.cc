@@ -1,13 +1,18 @@
 // sap_mx native operators, loaded into MXNet through its external-operator library interface
 // (include/mxnet/lib_api.h, shipped in the mxnet 1.9.1 wheel).
 //
-// Operator `sapmx_sap` (inputs: data; outputs: out, mask; attributes: frac, independent, relu)
+// Operator `sapmx_sap` (inputs: data; outputs: out[, mask]; attributes: frac, independent, relu,
+// with_mask)
 //   Stochastic Activation Pruning, Algorithm 1 of Dhillon et al. (ICLR 2018), applied per example
 //   (row = everything but the first axis, a = number of entries in a row):
 //     p_j = |h_j| / sum_k |h_k|,  r = max(1, int(frac * a)) draws with replacement from p,
 //     mask_j = 1 / (1 - (1 - p_j)^r) if j was drawn at least once, else 0,
 //     out = h * mask.
 //   Backward: grad_in = grad_out * mask (the mask is a constant).
+//   with_mask=1 (default) also returns the mask. with_mask=0 returns out only (one memory pass
+//   fewer, what the SAP blocks use); its backward pass recomputes the mask from data and out:
+//   entry j was kept iff out_j != 0 (a kept entry is h_j != 0 times a factor >= 1), and its
+//   factor is recomputed by the same kernel from the same row, so the values are bit-identical.
 //   With relu=1 the operator computes SAP(max(data, 0)): the same values and gradients as a
 //   ReLU followed by SAP (mask is 0 wherever data <= 0), without materialising the ReLU output.
 //   An all-zero row gives zeros; a row holding NaN/Inf gives NaN (never a silent zero).
@@ -20,16 +25,20 @@
 //      makes N = sum c_j ~ Poisson(r) and, given N, (c_j) ~ Multinomial(N, p);
 //   2. if N > r, N - r of the N draws are removed, chosen uniformly without replacement (by
 //      exchangeability the remaining r draws are i.i.d. categorical(p)); if N < r, r - N fresh
-//      categorical draws are added (binary search on the double-precision CDF). Either way
-//      (c_j) ~ Multinomial(r, p) exactly, and entry j is kept iff c_j > 0.
+//      categorical draws are added (search on double-precision block sums of the weights).
+//      Either way (c_j) ~ Multinomial(r, p) exactly, and entry j is kept iff c_j > 0.
 //   Each row is first compacted to its non-zero entries (zeros have p = 0: never drawn, never
 //   kept). A count is the inversion of a uniform against the Poisson CDF (exp(-mu), then
 //   P_k = P_{k-1} mu / k), exact in double precision. With AVX2 eight entries go at a time in
-//   float for the first 8 terms; any lane within 1e-5 of a CDF tie (probability ~1e-4), still
-//   counting after 8 terms, or with a mean >= 30 is redone exactly in double (means >= 30 by
-//   libstdc++'s exact Poisson sampler), so the counts are those of the double inversion. The
-//   scale factors are evaluated 8 at a time with glibc libmvec's log1pf/expm1f (scalar double
-//   without AVX2). Work per row is O(a + sqrt(r) log a), streaming, no random memory access.
+//   float, for 8 terms (24 when a lane is still counting); any lane within 1e-5 of a CDF tie
+//   (probability ~1e-4), still counting after 24 terms, or with a mean >= 30 is redone exactly
+//   in double (means >= 30 by libstdc++'s exact Poisson sampler), so the counts are those of the
+//   double inversion (checked on 21M lanes with means in [0, 32) when this was written: no
+//   difference). exp(-mu) is a degree-7 polynomial after range reduction (< 4 ulp); the scale
+//   factors use the series of log1p(-p) for p < 1/64 and expm1 by its Taylor polynomial above
+//   -0.5 (glibc libmvec's log1pf/expm1f for larger p; scalar double without AVX2). The counts
+//   and the scale factors are computed in one pass. Work per row is O(a + sqrt(r) log a),
+//   streaming, no random memory access.
 //
 // Randomness: one 64-bit base seed per call is taken from MXNet's CPU random state (so
 // mx.random.seed reproduces every draw); row i uses streams seeded from splitmix64(base, i), so
@@ -155,6 +164,14 @@ void scales_scalar(const float* w, int64_t n, double inv_total, double r, float*
   for (int64_t k = 0; k < n; ++k) s[k] = static_cast<float>(scale_of(w[k] * inv_total, r));
 }
 
+// counts and scale factors of the compacted weights (the scalar counterpart of
+// counts_scales_avx2); returns sum c
+int64_t counts_scales_scalar(const float* w, int64_t n, double rate, double inv_total, double r,
+                             int32_t* c, float* s, Xoshiro256* rng) {
+  scales_scalar(w, n, inv_total, r, s);
+  return counts_scalar(w, n, rate, c, rng);
+}
+
 // Compact the non-zero weights of a row into w[0..n) (row order); returns n and sets *total to
 // the sum of the weights (double; four partial sums break the add chain).
 int64_t compact_scalar(const float* h, int64_t a, bool relu, float* w, double* total) {
@@ -179,7 +196,7 @@ int64_t compact_scalar(const float* h, int64_t a, bool relu, float* w, double* t
 }
 
 // The inverse: the k-th non-zero entry (same test as compact) gets mask = scale[k] if it was
-// hit (c[k] > 0), every other entry 0; out = input * mask.
+// hit (c[k] > 0), every other entry 0; out = input * mask. mask may be null (not written).
 void expand_scalar(const float* h, int64_t a, bool relu, const int32_t* c, const float* scale,
                    float* out, float* mask) {
   int64_t k = 0;
@@ -188,8 +205,21 @@ void expand_scalar(const float* h, int64_t a, bool relu, const int32_t* c, const
     const bool nz = weight(h[j], relu) != 0.0f;
     const float v = nz && c[k] > 0 ? scale[k] : 0.0f;
     k += nz;
-    mask[j] = v;
+    if (mask != nullptr) mask[j] = v;
     out[j] = x * v;
+  }
+}
+
+// The backward pass without a stored mask: the k-th non-zero entry was kept iff out[j] != 0,
+// and then its mask is scale[k]; grad_in = grad * mask.
+void grad_scalar(const float* h, int64_t a, bool relu, const float* out, const float* scale,
+                 const float* grad, float* grad_in) {
+  int64_t k = 0;
+  for (int64_t j = 0; j < a; ++j) {
+    const bool nz = weight(h[j], relu) != 0.0f;
+    const float v = nz && out[j] != 0.0f ? scale[k] : 0.0f;
+    k += nz;
+    grad_in[j] = grad[j] * v;
   }
 }
 
@@ -226,35 +256,116 @@ struct Xoshiro256x4 {
 inline double word_uniform(uint64_t word) { return (word >> 11) * 0x1.0p-53; }
 
 constexpr int kTerms = 8;         // CDF terms evaluated branch-free per entry
-constexpr float kFloatSlack = 1e-5f;  // bound on |float CDF - exact CDF| + |float u - u| (< 2e-6)
+constexpr int kTermsMax = 24;     // terms evaluated for an 8-lane group with a lane still counting
+// bound on |float CDF - exact CDF| + |float u - u| (the float arithmetic's error stays below
+// ~4e-6 up to 24 terms, ~5e-7 in typical groups)
+constexpr float kFloatSlack = 1e-5f;
 
-// Eight compacted entries at a time, in float: mu = w * rate, F_0 = exp(-mu), and
-// c = #{i < kTerms : u >= F_i}. Every uniform is a 64-bit word; the float comparison uses its
-// top 23 bits. A lane is redone exactly (double precision, the word's top 53 bits, scalar
-// sampler) when any comparison is within kFloatSlack of a tie (probability ~1e-4), when its
-// count reaches kTerms, or when mu >= kTailMean; so every count is the one the exact double
-// inversion gives.
-SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t* c,
-                                 Xoshiro256* rng) {
+// exp(x) for x <= 0 (x below -87 is taken as -87): Cody-Waite reduction x = k ln2 + f,
+// |f| <= ln2/2, then the Taylor polynomial of degree 7 (truncation < 6e-9 relative) in Estrin's
+// scheme, times 2^k. Error < 4 ulp.
+SAPMX_TARGET inline __m256 exp_neg8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 f = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+  f = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), f);
+  const __m256 f2 = _mm256_mul_ps(f, f), f4 = _mm256_mul_ps(f2, f2);
+  const __m256 a01 = _mm256_add_ps(_mm256_set1_ps(1.0f), f);
+  const __m256 a23 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 6), f, _mm256_set1_ps(0.5f));
+  const __m256 a45 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 120), f, _mm256_set1_ps(1.0f / 24));
+  const __m256 a67 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 5040), f, _mm256_set1_ps(1.0f / 720));
+  const __m256 lo = _mm256_fmadd_ps(a23, f2, a01), hi = _mm256_fmadd_ps(a67, f2, a45);
+  const __m256 p = _mm256_fmadd_ps(hi, f4, lo);
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// 1 / (1 - (1 - p)^r) for eight p < 1/64: log1p(-p) = -p (1 + p/2 + p^2/3 + p^3/4) (truncation
+// < 2e-8 relative), m = r log1p(-p); (1 - p)^r - 1 = expm1(m) by its Taylor polynomial of
+// degree 8 (truncation < 2e-8 relative) for m > -0.5 and as exp(m) - 1 below (no cancellation
+// there).
+SAPMX_TARGET inline __m256 scale_small_p8(__m256 p, __m256 vr) {
+  const __m256 p2 = _mm256_mul_ps(p, p);
+  const __m256 l = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_set1_ps(0.25f), p, _mm256_set1_ps(1.0f / 3)), p2,
+      _mm256_fmadd_ps(_mm256_set1_ps(0.5f), p, _mm256_set1_ps(1.0f)));
+  const __m256 m = _mm256_mul_ps(_mm256_mul_ps(l, p), _mm256_sub_ps(_mm256_setzero_ps(), vr));
+  const __m256 m2 = _mm256_mul_ps(m, m), m4 = _mm256_mul_ps(m2, m2);
+  const __m256 b01 = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m, _mm256_set1_ps(1.0f));
+  const __m256 b23 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), m, _mm256_set1_ps(1.0f / 6));
+  const __m256 b45 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 720), m, _mm256_set1_ps(1.0f / 120));
+  const __m256 b67 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 40320), m, _mm256_set1_ps(1.0f / 5040));
+  const __m256 lo = _mm256_fmadd_ps(b23, m2, b01), hi = _mm256_fmadd_ps(b67, m2, b45);
+  const __m256 small = _mm256_mul_ps(_mm256_fmadd_ps(hi, m4, lo), m);  // garbage where m <= -0.5
+  const __m256 big = _mm256_sub_ps(exp_neg8(m), _mm256_set1_ps(1.0f));
+  const __m256 em1 =
+      _mm256_blendv_ps(big, small, _mm256_cmp_ps(m, _mm256_set1_ps(-0.5f), _CMP_GT_OQ));
+  return _mm256_div_ps(_mm256_set1_ps(-1.0f), em1);
+}
+
+// The scale factors of the eight compacted weights w[0..8) into s[0..8). The forward pass and
+// the mask-recomputing backward pass both go through here, so their factors are bit-identical.
+SAPMX_TARGET inline void scale8(const float* w, __m256 wv, __m256d vinv, __m256 vr,
+                                double inv_total, double r, float* s) {
+  const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(wv)), vinv));
+  const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(wv, 1)), vinv));
+  const __m256 p = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+  __m256 sc;
+  if (_mm256_movemask_ps(_mm256_cmp_ps(p, _mm256_set1_ps(1.0f / 64), _CMP_GE_OQ)) == 0) {
+    sc = scale_small_p8(p, vr);
+  } else {
+    sc = _mm256_div_ps(_mm256_set1_ps(-1.0f),
+                       _ZGVdN8v_expm1f(_mm256_mul_ps(vr, _ZGVdN8v_log1pf(_mm256_sub_ps(_mm256_setzero_ps(), p)))));
+  }
+  _mm256_storeu_ps(s, sc);
+  // a p that underflowed in float (or a scale beyond float range): redo those in double
+  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+  const __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), sc), inf, _CMP_EQ_OQ);
+  if (_mm256_movemask_ps(bad) != 0) scales_scalar(w, 8, inv_total, r, s);
+}
+
+SAPMX_TARGET void scales_avx2(const float* w, int64_t n, double inv_total, double r, float* s) {
+  const __m256 vr = _mm256_set1_ps(static_cast<float>(r));
+  const __m256d vinv = _mm256_set1_pd(inv_total);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) scale8(w + k, _mm256_loadu_ps(w + k), vinv, vr, inv_total, r, s + k);
+  scales_scalar(w + k, n - k, inv_total, r, s + k);
+}
+
+// Eight compacted entries at a time: their scale factors (scale8) and their counts, in float:
+// mu = w * rate, F_0 = exp(-mu), and c = #{i : u >= F_i} over kTerms CDF terms (kTermsMax when
+// a lane is still counting). Every uniform is a 64-bit word; the float comparison uses its top
+// 23 bits. A lane is redone exactly (double precision, the word's top 53 bits, scalar sampler)
+// when any comparison is within kFloatSlack of a tie (probability ~1e-4), when its count
+// reaches kTermsMax, or when mu >= kTailMean; so every count is the one the exact double
+// inversion gives. Returns sum c.
+SAPMX_TARGET int64_t counts_scales_avx2(const float* w, int64_t n, double rate, double inv_total,
+                                        double r, int32_t* c, float* s, Xoshiro256* rng) {
   Xoshiro256x4 vrng(rng);
   __m256 inv[kTerms];
   for (int i = 0; i < kTerms; ++i) inv[i] = _mm256_set1_ps(1.0f / (i + 1));
   const __m256 vrate = _mm256_set1_ps(static_cast<float>(rate)), one = _mm256_set1_ps(1.0f);
-  const __m256 zero = _mm256_setzero_ps(), tail = _mm256_set1_ps(static_cast<float>(kTailMean));
+  const __m256 tail = _mm256_set1_ps(static_cast<float>(kTailMean));
   const __m256 slack = _mm256_set1_ps(kFloatSlack);
+  const __m256 vr = _mm256_set1_ps(static_cast<float>(r));
+  const __m256d vinv = _mm256_set1_pd(inv_total);
   __m256i vtotal = _mm256_setzero_si256();
   int64_t total = 0, k = 0;
   for (; k + 8 <= n; k += 8) {
+    const __m256 wv = _mm256_loadu_ps(w + k);
+    scale8(w + k, wv, vinv, vr, inv_total, r, s + k);
     const __m256i wa = vrng.next(), wb = vrng.next();
     // lane 2i <- top 32 bits of wa[i], lane 2i+1 <- top 32 bits of wb[i]
     const __m256i top = _mm256_blend_epi32(_mm256_srli_epi64(wa, 32), wb, 0xAA);
     const __m256 u = _mm256_sub_ps(
         _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(top, 9), _mm256_set1_epi32(0x3f800000))),
         one);
-    const __m256 mu = _mm256_mul_ps(_mm256_loadu_ps(w + k), vrate);
+    const __m256 mu = _mm256_mul_ps(wv, vrate);
     // counts for u - slack and u + slack: equal unless some F_i lies within slack of u
     const __m256 u_lo = _mm256_sub_ps(u, slack), u_hi = _mm256_add_ps(u, slack);
-    __m256 P = _ZGVdN8v_expf(_mm256_sub_ps(zero, mu)), F = P;
+    __m256 P = exp_neg8(_mm256_sub_ps(_mm256_setzero_ps(), mu)), F = P;
     __m256i c_lo = _mm256_setzero_si256(), c_hi = _mm256_setzero_si256();
     for (int i = 0; i < kTerms; ++i) {  // a true comparison is all ones (-1): subtract it
       c_lo = _mm256_sub_epi32(c_lo, _mm256_castps_si256(_mm256_cmp_ps(u_lo, F, _CMP_GE_OQ)));
@@ -262,9 +373,18 @@ SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t
       P = _mm256_mul_ps(P, _mm256_mul_ps(mu, inv[i]));
       F = _mm256_add_ps(F, P);
     }
+    if (_mm256_movemask_ps(_mm256_castsi256_ps(
+            _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(kTerms)))) != 0) {
+      for (int i = kTerms; i < kTermsMax; ++i) {  // a lane still counting: more terms
+        c_lo = _mm256_sub_epi32(c_lo, _mm256_castps_si256(_mm256_cmp_ps(u_lo, F, _CMP_GE_OQ)));
+        c_hi = _mm256_sub_epi32(c_hi, _mm256_castps_si256(_mm256_cmp_ps(u_hi, F, _CMP_GE_OQ)));
+        P = _mm256_mul_ps(P, _mm256_mul_ps(mu, _mm256_set1_ps(1.0f / (i + 1))));
+        F = _mm256_add_ps(F, P);
+      }
+    }
     const __m256i ci = c_lo;
     const __m256i same = _mm256_cmpeq_epi32(c_lo, c_hi);
-    const __m256i full = _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(kTerms));
+    const __m256i full = _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(kTermsMax));
     const int redo = (~_mm256_movemask_ps(_mm256_castsi256_ps(same)) & 0xff) |
                      _mm256_movemask_ps(_mm256_castsi256_ps(full)) |
                      _mm256_movemask_ps(_mm256_cmp_ps(mu, tail, _CMP_GE_OQ));
@@ -297,28 +417,8 @@ SAPMX_TARGET int64_t counts_avx2(const float* w, int64_t n, double rate, int32_t
   alignas(32) int32_t lanes[8];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), vtotal);
   for (int l = 0; l < 8; ++l) total += lanes[l];
-  return total + counts_scalar(w + k, n - k, rate, c + k, rng);
-}
-
-SAPMX_TARGET void scales_avx2(const float* w, int64_t n, double inv_total, double r, float* s) {
-  const __m256 vr = _mm256_set1_ps(static_cast<float>(r));
-  const __m256d vinv = _mm256_set1_pd(inv_total);
-  const __m256 minus_one = _mm256_set1_ps(-1.0f), zero = _mm256_setzero_ps();
-  const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const __m256 wv = _mm256_loadu_ps(w + k);
-    const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(wv)), vinv));
-    const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(wv, 1)), vinv));
-    const __m256 p = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
-    const __m256 e = _ZGVdN8v_expm1f(_mm256_mul_ps(vr, _ZGVdN8v_log1pf(_mm256_sub_ps(zero, p))));
-    const __m256 sc = _mm256_div_ps(minus_one, e);
-    _mm256_storeu_ps(s + k, sc);
-    // a p that underflowed in float (or a scale beyond float range): redo those in double
-    const __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), sc), inf, _CMP_EQ_OQ);
-    if (_mm256_movemask_ps(bad) != 0) scales_scalar(w + k, 8, inv_total, r, s + k);
-  }
   scales_scalar(w + k, n - k, inv_total, r, s + k);
+  return total + counts_scalar(w + k, n - k, rate, c + k, rng);
 }
 
 // permutation tables for 8-lane compress/expand, indexed by the 8-bit non-zero mask
@@ -367,7 +467,7 @@ SAPMX_TARGET int64_t compact_avx2(const float* h, int64_t a, bool relu, float* w
   return n;
 }
 
-// c and scale need 8 slots of slack past the last non-zero entry
+// c and scale need 8 slots of slack past the last non-zero entry; mask may be null
 SAPMX_TARGET void expand_avx2(const float* h, int64_t a, bool relu, const int32_t* c,
                               const float* scale, float* out, float* mask) {
   const __m256 zero = _mm256_setzero_ps();
@@ -381,33 +481,53 @@ SAPMX_TARGET void expand_avx2(const float* h, int64_t a, bool relu, const int32_
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + k)), _mm256_setzero_si256());
     const __m256 m = _mm256_and_ps(_mm256_castsi256_ps(hit), _mm256_loadu_ps(scale + k));
     const __m256 v = _mm256_and_ps(nz, _mm256_permutevar8x32_ps(m, perm));
-    _mm256_storeu_ps(mask + j, v);
+    if (mask != nullptr) _mm256_storeu_ps(mask + j, v);
     _mm256_storeu_ps(out + j, _mm256_mul_ps(relu ? relu8(x) : x, v));
     k += __builtin_popcount(bits);
   }
-  expand_scalar(h + j, a - j, relu, c + k, scale + k, out + j, mask + j);
+  expand_scalar(h + j, a - j, relu, c + k, scale + k, out + j, mask == nullptr ? nullptr : mask + j);
+}
+
+// scale needs 8 slots of slack past the last non-zero entry
+SAPMX_TARGET void grad_avx2(const float* h, int64_t a, bool relu, const float* out,
+                            const float* scale, const float* grad, float* grad_in) {
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t k = 0, j = 0;
+  for (; j + 8 <= a; j += 8) {
+    const __m256 nz = _mm256_cmp_ps(weight8(_mm256_loadu_ps(h + j), relu), zero, _CMP_NEQ_UQ);
+    const int bits = _mm256_movemask_ps(nz);
+    const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPermute.expand[bits]));
+    const __m256 kept = _mm256_cmp_ps(_mm256_loadu_ps(out + j), zero, _CMP_NEQ_UQ);
+    const __m256 v = _mm256_and_ps(_mm256_and_ps(nz, kept),
+                                   _mm256_permutevar8x32_ps(_mm256_loadu_ps(scale + k), perm));
+    _mm256_storeu_ps(grad_in + j, _mm256_mul_ps(_mm256_loadu_ps(grad + j), v));
+    k += __builtin_popcount(bits);
+  }
+  grad_scalar(h + j, a - j, relu, out + j, scale + k, grad + j, grad_in + j);
 }
 #endif
 
 struct Kernels {
   int64_t (*compact)(const float*, int64_t, bool, float*, double*);
-  int64_t (*counts)(const float*, int64_t, double, int32_t*, Xoshiro256*);
+  int64_t (*counts_scales)(const float*, int64_t, double, double, double, int32_t*, float*,
+                           Xoshiro256*);
   void (*scales)(const float*, int64_t, double, double, float*);
   void (*expand)(const float*, int64_t, bool, const int32_t*, const float*, float*, float*);
+  void (*grad)(const float*, int64_t, bool, const float*, const float*, const float*, float*);
 };
 
 // SAP_MX_KERNELS=scalar forces the scalar kernels (what CPUs without AVX2 run; tests use it)
 Kernels pick_kernels() {
+  const Kernels scalar = {compact_scalar, counts_scales_scalar, scales_scalar, expand_scalar,
+                          grad_scalar};
   const char* forced = std::getenv("SAP_MX_KERNELS");
-  if (forced != nullptr && std::string(forced) == "scalar") {
-    return {compact_scalar, counts_scalar, scales_scalar, expand_scalar};
-  }
+  if (forced != nullptr && std::string(forced) == "scalar") return scalar;
 #ifdef SAPMX_AVX2
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    return {compact_avx2, counts_avx2, scales_avx2, expand_avx2};
+    return {compact_avx2, counts_scales_avx2, scales_avx2, expand_avx2, grad_avx2};
   }
 #endif
-  return {compact_scalar, counts_scalar, scales_scalar, expand_scalar};
+  return scalar;
 }
 
 const Kernels kKernels = pick_kernels();
@@ -419,57 +539,130 @@ struct Workspace {
   std::vector<float> w;        // weights of the non-zero entries, compacted
   std::vector<int32_t> hits;   // draws that hit each compacted entry
   std::vector<float> scale;    // 1 / (1 - (1 - p)^r) of each compacted entry
-  std::vector<double> cdf;
-  std::vector<int64_t> picks, owners;
+  std::vector<double> cum_w;   // cumulative weight at the end of each block
+  std::vector<int64_t> cum_c;  // cumulative count at the end of each block
+  std::vector<int64_t> picks, owners, seen;
   int64_t capacity = -1;
-  void reserve(int64_t a) {  // every buffer a + 8: slack for the 8-lane compress/expand
-    if (a <= capacity) return;
-    w.resize(a + 8); hits.resize(a + 8); scale.resize(a + 8); cdf.resize(a + 8);
-    capacity = a;
-  }
+  void reserve(int64_t a);
 };
 
 // Bring sum(count) from N to exactly r (see the header): remove N - r of the N draws uniformly
-// without replacement, or add r - N categorical draws.
+// without replacement, or add r - N categorical draws. Both search block sums (kBlock entries
+// per block; branch-free binary searches, eight at a time) and then one block, so the work is
+// one pass of block sums plus O(|N - r| (log n + kBlock)).
+constexpr int64_t kBlock = 16;
+
+void Workspace::reserve(int64_t a) {  // a + 8: slack for the 8-lane compress/expand
+  if (a <= capacity) return;
+  w.resize(a + 8); hits.resize(a + 8); scale.resize(a + 8);
+  cum_w.resize(a / kBlock + 2); cum_c.resize(a / kBlock + 2);
+  capacity = a;
+}
+
+// for eight values v[j]: the first index i in [0, len) with cum[i] > v[j] (len - 1 if there
+// is none); branch-free binary searches in lock-step (eight independent dependency chains)
+template <typename T>
+inline void first_above8(const T* cum, int64_t len, const T* v, int64_t* at) {
+  int64_t lo[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t m = len; m > 1;) {
+    const int64_t half = m / 2;
+    for (int j = 0; j < 8; ++j) lo[j] = cum[lo[j] + half - 1] <= v[j] ? lo[j] + half : lo[j];
+    m -= half;
+  }
+  for (int j = 0; j < 8; ++j) at[j] = std::min<int64_t>(lo[j] + (cum[lo[j]] <= v[j]), len - 1);
+}
+
 void correct_total(int64_t n, int64_t N, int64_t r, Workspace* ws, Xoshiro256* rng) {
   int32_t* c = ws->hits.data();
   const float* w = ws->w.data();
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
   if (N < r) {
-    double* cdf = ws->cdf.data();
+    double* cum = ws->cum_w.data();
     double acc = 0.0;
-    for (int64_t k = 0; k < n; ++k) { acc += w[k]; cdf[k] = acc; }
-    for (int64_t d = N; d < r; ++d) {
-      const double v = rng->uniform() * acc;
-      const int64_t k = std::upper_bound(cdf, cdf + n, v) - cdf;  // first CDF value above v
-      c[std::min(k, n - 1)] += 1;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+      double part = 0.0;
+#pragma omp simd reduction(+ : part)
+      for (int64_t k = lo; k < hi; ++k) part += w[k];
+      acc += part;
+      cum[b] = acc;
+    }
+    for (int64_t d0 = N; d0 < r; d0 += 8) {
+      const int m = static_cast<int>(std::min<int64_t>(8, r - d0));
+      double v[8];
+      int64_t at[8];
+      for (int j = 0; j < 8; ++j) v[j] = j < m ? rng->uniform() * acc : 0.0;
+      first_above8(cum, blocks, v, at);
+      for (int j = 0; j < m; ++j) {
+        // in the block, the entry whose cumulative weight first exceeds v (the block's last
+        // entry if rounding leaves none; every compacted weight is > 0)
+        const int64_t b = at[j], lo = b * kBlock, len = std::min(n, lo + kBlock) - lo;
+        double x = v[j] - (b > 0 ? cum[b - 1] : 0.0);
+        int64_t idx = 0;
+        for (int64_t k = 0; k < len; ++k) {
+          x -= w[lo + k];
+          idx += x >= 0.0;
+        }
+        c[lo + std::min(idx, len - 1)] += 1;
+      }
     }
   } else if (N > r) {
-    // D distinct positions among the N draws, uniformly: draw positions until D are distinct.
-    // Any procedure that treats all positions alike yields a uniform D-subset; drawing exactly
-    // the missing number each round never overshoots.
+    // D distinct positions among the N draws, uniformly: draw positions, dropping repeats (an
+    // open-addressing set), until D are distinct. Every position is treated alike, so the set
+    // is a uniform D-subset.
     const int64_t D = N - r;
     auto& picks = ws->picks;
+    auto& seen = ws->seen;
+    uint64_t size = 16;
+    while (size < 4 * static_cast<uint64_t>(D)) size *= 2;
+    seen.assign(size, -1);
     picks.clear();
     while (static_cast<int64_t>(picks.size()) < D) {
-      for (int64_t need = D - static_cast<int64_t>(picks.size()); need > 0; --need) {
-        picks.push_back(static_cast<int64_t>(
-            (static_cast<unsigned __int128>(rng->next()) * static_cast<uint64_t>(N)) >> 64));
+      const int64_t q = static_cast<int64_t>(
+          (static_cast<unsigned __int128>(rng->next()) * static_cast<uint64_t>(N)) >> 64);
+      for (uint64_t slot = (static_cast<uint64_t>(q) * 0x9e3779b97f4a7c15ULL) >> 32;; ++slot) {
+        int64_t& e = seen[slot & (size - 1)];
+        if (e == q) break;
+        if (e < 0) {
+          e = q;
+          picks.push_back(q);
+          break;
+        }
       }
-      std::sort(picks.begin(), picks.end());
-      picks.erase(std::unique(picks.begin(), picks.end()), picks.end());
     }
     // the draws are laid out entry after entry: position q belongs to the entry whose
-    // cumulative count first exceeds q
+    // cumulative count first exceeds q. Every owner is found before any count changes.
+    int64_t* cum = ws->cum_c.data();
+    int64_t acc = 0;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
+      int32_t part = 0;
+      for (int64_t k = lo; k < hi; ++k) part += c[k];
+      acc += part;
+      cum[b] = acc;
+    }
     ws->owners.clear();
-    int64_t k = 0, cum = 0;
-    for (int64_t q : ws->picks) {
-      while (cum + c[k] <= q) { cum += c[k]; ++k; }
-      ws->owners.push_back(k);
+    for (size_t p0 = 0; p0 < picks.size(); p0 += 8) {
+      const int m = static_cast<int>(std::min<size_t>(8, picks.size() - p0));
+      int64_t q[8], at[8];
+      for (int j = 0; j < 8; ++j) q[j] = j < m ? picks[p0 + j] : 0;
+      first_above8(cum, blocks, q, at);
+      for (int j = 0; j < m; ++j) {
+        const int64_t b = at[j], lo = b * kBlock, len = std::min(n, lo + kBlock) - lo;
+        const int64_t inner = q[j] - (b > 0 ? cum[b - 1] : 0);
+        int64_t t = 0, idx = 0;
+        for (int64_t k = 0; k < len; ++k) {
+          t += c[lo + k];
+          idx += t <= inner;
+        }
+        ws->owners.push_back(lo + idx);
+      }
     }
     for (int64_t o : ws->owners) c[o] -= 1;
   }
 }
 
+// mask may be null (not written)
 void sap_row(const float* h, float* out, float* mask, int64_t a, int64_t r, bool independent,
              bool relu, uint64_t seed, Workspace* ws) {
   float* w = ws->w.data();
@@ -479,22 +672,38 @@ void sap_row(const float* h, float* out, float* mask, int64_t a, int64_t r, bool
     // an all-zero map passes through as zeros; a map holding NaN/Inf gives NaN
     const float fill = n == 0 ? 0.0f : std::nanf("");
     std::fill(out, out + a, fill);
-    std::fill(mask, mask + a, fill);
+    if (mask != nullptr) std::fill(mask, mask + a, fill);
     return;
   }
   Xoshiro256 rng(seed);
   int32_t* c = ws->hits.data();
   float* m = ws->scale.data();
   const double inv_total = 1.0 / total;
-  kKernels.scales(w, n, inv_total, static_cast<double>(r), m);
   if (independent) {
     // keep with probability 1 - (1 - p)^r = 1 / scale
+    kKernels.scales(w, n, inv_total, static_cast<double>(r), m);
     for (int64_t k = 0; k < n; ++k) c[k] = rng.uniform() * m[k] < 1.0;
   } else {
-    const int64_t N = kKernels.counts(w, n, static_cast<double>(r) * inv_total, c, &rng);
+    const int64_t N = kKernels.counts_scales(w, n, static_cast<double>(r) * inv_total, inv_total,
+                                             static_cast<double>(r), c, m, &rng);
     correct_total(n, N, r, ws, &rng);
   }
   kKernels.expand(h, a, relu, c, m, out, mask);
+}
+
+// the backward pass of one row without a stored mask (see the header)
+void sap_grad_row(const float* h, const float* out, const float* grad, float* grad_in, int64_t a,
+                  int64_t r, bool relu, Workspace* ws) {
+  float* w = ws->w.data();
+  double total = 0.0;
+  const int64_t n = kKernels.compact(h, a, relu, w, &total);
+  if (n == 0 || !std::isfinite(total)) {  // the forward pass's mask was all 0 or all NaN
+    std::fill(grad_in, grad_in + a, n == 0 ? 0.0f : std::nanf(""));
+    return;
+  }
+  float* m = ws->scale.data();
+  kKernels.scales(w, n, 1.0 / total, static_cast<double>(r), m);
+  kKernels.grad(h, a, relu, out, m, grad, grad_in);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -525,10 +734,15 @@ bool attr_bool(const std::unordered_map<std::string, std::string>& attrs, const 
   return v == "1" || v == "True" || v == "true";
 }
 
+// with_mask: 1 (default) returns (out, mask), 0 returns out only
+bool attr_with_mask(const std::unordered_map<std::string, std::string>& attrs) {
+  return attrs.find("with_mask") == attrs.end() || attr_bool(attrs, "with_mask");
+}
+
 MXReturnValue sap_parse(const std::unordered_map<std::string, std::string>& attrs, int* num_in,
                         int* num_out) {
   *num_in = 1;
-  *num_out = 2;
+  *num_out = attr_with_mask(attrs) ? 2 : 1;
   const double frac = attr_double(attrs, "frac", 1.0);
   if (!(frac > 0.0) || !std::isfinite(frac)) {
     MX_ERROR_MSG << "sapmx_sap: frac must be a finite number > 0, got " << frac;
@@ -543,8 +757,7 @@ MXReturnValue sap_infer_type(const std::unordered_map<std::string, std::string>&
     MX_ERROR_MSG << "sapmx_sap: float32 input required (got dtype code " << (*in)[0] << ")";
     return MX_FAIL;
   }
-  (*out)[0] = kFloat32;
-  (*out)[1] = kFloat32;
+  for (auto& t : *out) t = kFloat32;
   return MX_SUCCESS;
 }
 
@@ -555,37 +768,46 @@ MXReturnValue sap_infer_shape(const std::unordered_map<std::string, std::string>
     MX_ERROR_MSG << "sapmx_sap: input must have a batch axis";
     return MX_FAIL;
   }
-  (*out)[0] = (*in)[0];
-  (*out)[1] = (*in)[0];
+  for (auto& shape : *out) shape = (*in)[0];
   return MX_SUCCESS;
+}
+
+// rows, entries per row (a) and draws per row (r) of a call; false (with the error set) when
+// the sizes are out of range
+bool geometry(const std::unordered_map<std::string, std::string>& attrs, MXTensor& data,
+              int64_t* rows, int64_t* a, int64_t* r) {
+  *rows = data.shape.empty() ? 0 : data.shape[0];
+  *a = *rows == 0 ? 0 : data.size() / *rows;
+  *r = 0;
+  if (*a == 0) return true;
+  if (*a > INT32_MAX) {
+    MX_ERROR_MSG << "sapmx_sap: more than 2^31 entries per example are not supported";
+    return false;
+  }
+  const double draws = attr_double(attrs, "frac", 1.0) * static_cast<double>(*a);
+  if (draws > kMaxDraws) {
+    MX_ERROR_MSG << "sapmx_sap: frac * a = " << draws << " draws per example; at most 2^30 "
+                 << "are supported (lower frac)";
+    return false;
+  }
+  *r = std::max<int64_t>(1, static_cast<int64_t>(draws));
+  return true;
 }
 
 MXReturnValue sap_forward(const std::unordered_map<std::string, std::string>& attrs,
                           std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                           const OpResource& res) {
   MXTensor& data = (*inputs)[0];
-  const double frac = attr_double(attrs, "frac", 1.0);
   const bool independent = attr_bool(attrs, "independent");
   const bool relu = attr_bool(attrs, "relu");
-  const int64_t rows = data.shape.empty() ? 0 : data.shape[0];
-  if (rows == 0 || data.size() == 0) return MX_SUCCESS;
-  const int64_t a = data.size() / rows;
-  if (a > INT32_MAX) {
-    MX_ERROR_MSG << "sapmx_sap: more than 2^31 entries per example are not supported";
-    return MX_FAIL;
-  }
-  const double draws = frac * static_cast<double>(a);
-  if (draws > kMaxDraws) {
-    MX_ERROR_MSG << "sapmx_sap: frac * a = " << draws << " draws per example; at most 2^30 "
-                 << "are supported (lower frac)";
-    return MX_FAIL;
-  }
-  const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(draws));
+  int64_t rows, a, r;
+  if (!geometry(attrs, data, &rows, &a, &r)) return MX_FAIL;
+  if (a == 0) return MX_SUCCESS;
   mx_cpu_rand_t* states = res.get_cpu_rand_states();
   const uint64_t base = (static_cast<uint64_t>(states[0]()) << 32) ^ static_cast<uint64_t>(states[0]());
   const float* x = data.data<float>();
   float* out = (*outputs)[0].data<float>();
-  float* mask = (*outputs)[1].data<float>();
+  float* mask = outputs->size() > 1 ? (*outputs)[1].data<float>() : nullptr;
   const int threads = static_cast<int>(std::min<int64_t>(kThreads, rows));
 #pragma omp parallel num_threads(threads)
   {
@@ -593,23 +815,44 @@ MXReturnValue sap_forward(const std::unordered_map<std::string, std::string>& at
     ws.reserve(a);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < rows; ++i) {
-      sap_row(x + i * a, out + i * a, mask + i * a, a, r, independent, relu, row_seed(base, i),
-              &ws);
+      sap_row(x + i * a, out + i * a, mask == nullptr ? nullptr : mask + i * a, a, r, independent,
+              relu, row_seed(base, i), &ws);
     }
   }
   return MX_SUCCESS;
 }
 
-// inputs: [grad_out, grad_mask, data, out, mask]; outputs: [grad_data]
+// inputs: [grad_out, grad_mask, data, out, mask] with the mask, [grad_out, data, out] without;
+// outputs: [grad_data]
 MXReturnValue sap_backward(const std::unordered_map<std::string, std::string>& attrs,
                            std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs,
                            const OpResource& res) {
   const float* grad = (*inputs)[0].data<float>();
-  const float* mask = (*inputs)[4].data<float>();
   float* grad_in = (*outputs)[0].data<float>();
-  const int64_t size = (*inputs)[0].size();
+  if (attr_with_mask(attrs)) {
+    const float* mask = (*inputs)[4].data<float>();
+    const int64_t size = (*inputs)[0].size();
 #pragma omp parallel for schedule(static) num_threads(kThreads)
-  for (int64_t i = 0; i < size; ++i) grad_in[i] = grad[i] * mask[i];
+    for (int64_t i = 0; i < size; ++i) grad_in[i] = grad[i] * mask[i];
+    return MX_SUCCESS;
+  }
+  MXTensor& data = (*inputs)[1];
+  const float* x = data.data<float>();
+  const float* out = (*inputs)[2].data<float>();
+  const bool relu = attr_bool(attrs, "relu");
+  int64_t rows, a, r;
+  if (!geometry(attrs, data, &rows, &a, &r)) return MX_FAIL;
+  if (a == 0) return MX_SUCCESS;
+  const int threads = static_cast<int>(std::min<int64_t>(kThreads, rows));
+#pragma omp parallel num_threads(threads)
+  {
+    static thread_local Workspace ws;
+    ws.reserve(a);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i) {
+      sap_grad_row(x + i * a, out + i * a, grad + i * a, grad_in + i * a, a, r, relu, &ws);
+    }
+  }
   return MX_SUCCESS;
 }
 
