@@ -75,7 +75,8 @@ def _key(cxx: str) -> str:
 
     _, lib_api = _mxnet_dirs()
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), lib_api.read_bytes(), mxnet.__version__.encode(),
+    for part in (SOURCE.read_bytes(), Path(__file__).read_bytes(), lib_api.read_bytes(),
+                 mxnet.__version__.encode(),
                  _compiler_version(cxx).encode()):
         h.update(part)
         h.update(b"\0")
@@ -90,7 +91,7 @@ def library_path() -> Path:
 
 def _compile(cxx: str, out: Path, use_mvec: bool) -> subprocess.CompletedProcess:
     include, lib_api = _mxnet_dirs()
-    cmd = [cxx, "-std=c++17", "-O3", "-shared", "-fPIC", "-fopenmp", f"-I{include}",
+    cmd = [cxx, "-std=c++17", "-O3", "-ffp-contract=off", "-shared", "-fPIC", "-fopenmp", f"-I{include}",
            str(SOURCE), str(lib_api), "-o", str(out)]
     if use_mvec:
         cmd[1:1] = ["-DSAPMX_USE_MVEC"]

@@ -61,7 +61,6 @@
 #include <immintrin.h>
 extern "C" __m256 _ZGVdN8v_expm1f(__m256);
 extern "C" __m256 _ZGVdN8v_log1pf(__m256);
-extern "C" __m256 _ZGVdN8v_expf(__m256);
 #define SAPMX_AVX2 1
 #endif
 
@@ -257,12 +256,12 @@ inline double word_uniform(uint64_t word) { return (word >> 11) * 0x1.0p-53; }
 
 constexpr int kTerms = 8;         // CDF terms evaluated branch-free per entry
 constexpr int kTermsMax = 24;     // terms evaluated for an 8-lane group with a lane still counting
-// bound on |float CDF - exact CDF| + |float u - u| (the float arithmetic's error stays below
-// ~4e-6 up to 24 terms, ~5e-7 in typical groups)
+// bound on |float CDF - exact CDF| + |float u - u| (a rough worst-case estimate of the float
+// arithmetic's error up to 24 terms is ~5e-6; ~5e-7 in typical groups)
 constexpr float kFloatSlack = 1e-5f;
 
 // exp(x) for x <= 0 (x below -87 is taken as -87): Cody-Waite reduction x = k ln2 + f,
-// |f| <= ln2/2, then the Taylor polynomial of degree 7 (truncation < 6e-9 relative) in Estrin's
+// |f| <= ln2/2, then the Taylor polynomial of degree 7 (truncation < 8e-9 relative) in Estrin's
 // scheme, times 2^k. Error < 4 ulp.
 SAPMX_TARGET inline __m256 exp_neg8(__m256 x) {
   x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
@@ -305,8 +304,10 @@ SAPMX_TARGET inline __m256 scale_small_p8(__m256 p, __m256 vr) {
   return _mm256_div_ps(_mm256_set1_ps(-1.0f), em1);
 }
 
-// The scale factors of the eight compacted weights w[0..8) into s[0..8). The forward pass and
-// the mask-recomputing backward pass both go through here, so their factors are bit-identical.
+// The scale factors of the eight compacted weights w[0..8) into s[0..8) (one lane with
+// p >= 1/64 sends all eight to libmvec). The forward pass and the mask-recomputing backward
+// pass both go through here, so their factors are bit-identical (the library is built with
+// -ffp-contract=off, so no copy of this code gets multiply-adds fused differently).
 SAPMX_TARGET inline void scale8(const float* w, __m256 wv, __m256d vinv, __m256 vr,
                                 double inv_total, double r, float* s) {
   const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(wv)), vinv));
@@ -320,7 +321,7 @@ SAPMX_TARGET inline void scale8(const float* w, __m256 wv, __m256d vinv, __m256 
                        _ZGVdN8v_expm1f(_mm256_mul_ps(vr, _ZGVdN8v_log1pf(_mm256_sub_ps(_mm256_setzero_ps(), p)))));
   }
   _mm256_storeu_ps(s, sc);
-  // a p that underflowed in float (or a scale beyond float range): redo those in double
+  // a scale beyond float range (p underflowed to 0 in float): redo the eight in double
   const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
   const __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), sc), inf, _CMP_EQ_OQ);
   if (_mm256_movemask_ps(bad) != 0) scales_scalar(w, 8, inv_total, r, s);
@@ -698,7 +699,8 @@ void sap_grad_row(const float* h, const float* out, const float* grad, float* gr
   double total = 0.0;
   const int64_t n = kKernels.compact(h, a, relu, w, &total);
   if (n == 0 || !std::isfinite(total)) {  // the forward pass's mask was all 0 or all NaN
-    std::fill(grad_in, grad_in + a, n == 0 ? 0.0f : std::nanf(""));
+    const float fill = n == 0 ? 0.0f : std::nanf("");
+    for (int64_t j = 0; j < a; ++j) grad_in[j] = grad[j] * fill;  // as grad * mask: -0, NaN kept
     return;
   }
   float* m = ws->scale.data();
