@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import time
@@ -67,11 +68,13 @@ def forward_ratio(dense, sap, x, reps: int):
     for net in (dense, sap):
         for _ in range(3):
             net(x).wait_to_read()
-    t_dense, t_sap = [], []
+    t_dense, t_sap, faults = [], [], 0
     for _ in range(reps):
         t_dense.append(timed(lambda: dense(x)))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t_sap.append(timed(lambda: sap(x)))
-    return statistics.median(t_sap) / statistics.median(t_dense), t_dense, t_sap
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    return statistics.median(t_sap) / statistics.median(t_dense), t_dense, t_sap, faults / reps
 
 
 def fgsm_ratio(dense, sap, x, y, mc: int, reps: int):
@@ -94,14 +97,14 @@ def measure(quick: bool) -> list[dict]:
     dense, x, y = build()
     backend = ops.backend()
     sap = sap_mx.defend(dense, "sap", frac=1.0)
-    r_fwd, td, ts = forward_ratio(dense, sap, x, reps_fwd)
+    r_fwd, td, ts, faults = forward_ratio(dense, sap, x, reps_fwd)
     r_fgsm, tg, tf = fgsm_ratio(dense, sap, x, y, mc, reps_fgsm)
     common = {"batch": BATCH, "sap_backend": backend,
               "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset")}
     # the portable backend, for reference (no target)
     ops.set_backend("python")
     sap_py = sap_mx.defend(dense, "sap", frac=1.0)
-    r_py, tpd, tps = forward_ratio(dense, sap_py, x, 3)
+    r_py, tpd, tps, _ = forward_ratio(dense, sap_py, x, 3)
     ops.set_backend(backend)
     return [
         {"metric": "sap100_python_backend_forward_over_dense_forward", "value": round(r_py, 3),
@@ -112,7 +115,9 @@ def measure(quick: bool) -> list[dict]:
         {"metric": "sap100_forward_over_dense_forward", "value": round(r_fwd, 3), "target": 2.0,
          "met": r_fwd <= 2.0, "reps": reps_fwd,
          "detail": f"median dense {statistics.median(td) * 1e3:.1f} ms; "
-                   f"median SAP-100 {statistics.median(ts) * 1e3:.1f} ms", **common},
+                   f"median SAP-100 {statistics.median(ts) * 1e3:.1f} ms (max "
+                   f"{max(ts) * 1e3:.1f}); minor page faults per SAP-100 forward {faults:.0f}",
+         **common},
         {"metric": f"fgsm_mc{mc}_sap100_over_{mc}x_dense_fwd_bwd", "value": round(r_fgsm, 3),
          "target": 1.5, "met": r_fgsm <= 1.5, "reps": reps_fgsm,
          "detail": f"median dense fwd+bwd {statistics.median(tg) * 1e3:.1f} ms; "

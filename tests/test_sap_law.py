@@ -146,6 +146,25 @@ def test_kept_values_are_scaled_by_inverse_keep_probability(backend):
     assert np.all(mask[~kept] == 0)
 
 
+@pytest.mark.parametrize("magnitude", [1e-43, 1.0, 1e35])
+def test_kept_values_on_long_rows_of_any_magnitude(backend, magnitude):
+    """Long rows (p < 1/64: the native operator's vector path) keep h / (1 - (1 - p)^r) too,
+    also where the row's sum lies outside what that path's float constants hold (a sum of
+    subnormal activations below ~3e-39, or above ~8e37); those rows take the scalar kernels."""
+    rng = np.random.default_rng(5)
+    base = rng.exponential(1.0, 3000) * np.where(rng.random(3000) < 0.3, 0.0, 1.0)
+    h = (base * magnitude).astype(np.float32)
+    _, _, mask = draw_masks(h, 8, 1.0)
+    hd = np.abs(h.astype(np.float64))
+    p = hd / hd.sum()
+    with np.errstate(divide="ignore"):
+        scale = -1.0 / np.expm1(len(h) * np.log1p(-p))  # inf where p = 0: never kept
+    kept = mask > 0
+    assert kept.sum() > 8 * 1000
+    np.testing.assert_allclose(mask[kept], np.broadcast_to(scale, mask.shape)[kept], rtol=2e-6)
+    assert np.all(mask[~kept] == 0)
+
+
 def test_unbiased(backend):
     rng = np.random.default_rng(2)
     h = np.where(rng.random(64) < 0.5, 0.0, rng.exponential(1.0, 64)).astype(np.float32)

@@ -5,9 +5,10 @@
     exact sampler (Poisson counts corrected to exactly r draws, see the source), OpenMP over
     examples, CPU only, float32 input. Built with ``python -m sap_mx.ops.build`` (``make
     install`` does it) or on first use. Its backward pass writes the input gradient: with
-    ``grad_req='add'`` on a variable fed *directly* into it the gradient is overwritten, not
-    accumulated (MXNet's external-operator interface does not pass the request); put any layer
-    in between, as every model does, and accumulation works.
+    ``grad_req='add'`` on a variable fed *directly* into the operator (``F.sapmx_sap``) the
+    gradient is overwritten, not accumulated (MXNet's external-operator interface does not pass
+    the request); :func:`sap` and :func:`sap_with_mask` put a reshape in between, and there
+    accumulation works.
 ``python``
     A Python custom operator around :func:`sap_numpy`: the multinomial counts of Algorithm 1
     drawn by NumPy's exact multinomial sampler. No compiler needed, any context (data is copied
@@ -106,10 +107,10 @@ def sap_with_mask(F, x, frac: float, independent: bool = False, relu: bool = Fal
     """
     flags = dict(independent=int(bool(independent)), relu=int(bool(relu)))
     if backend() == "native":
-        outputs = getattr(F, NATIVE_OP)(x, frac=float(frac), **flags)
-    else:
-        seed = F.random.randint(low=0, high=2**31 - 1, shape=(1,), dtype="int32")
-        outputs = F.Custom(x, seed, op_type=PYTHON_OP, frac=repr(float(frac)), **flags)
+        outputs = getattr(F, NATIVE_OP)(_rows(F, x), frac=float(frac), **flags)
+        return _unrows(F, outputs[0], x), _unrows(F, outputs[1], x)
+    seed = F.random.randint(low=0, high=2**31 - 1, shape=(1,), dtype="int32")
+    outputs = F.Custom(x, seed, op_type=PYTHON_OP, frac=repr(float(frac)), **flags)
     return outputs[0], outputs[1]
 
 
@@ -121,10 +122,34 @@ def sap(F, x, frac: float, independent: bool = False, relu: bool = False):
     values and gradients as :func:`sap_with_mask` under the same seed.
     """
     if backend() == "native":
-        out = getattr(F, NATIVE_OP)(x, frac=float(frac), independent=int(bool(independent)),
+        out = getattr(F, NATIVE_OP)(_rows(F, x), frac=float(frac), independent=int(bool(independent)),
                                     relu=int(bool(relu)), with_mask=0)
-        return out[0] if isinstance(out, (list, tuple)) else out
+        return _unrows(F, out[0] if isinstance(out, (list, tuple)) else out, x)
     return sap_with_mask(F, x, frac, independent, relu)[0]
+
+
+def _rows(F, x):
+    """``x`` as (batch, entries): the same rows, in the same order, as the operator would see.
+
+    MXNet built with oneDNN holds most 4-D activations in a blocked layout. Before an external
+    operator runs, MXNet converts such an input to the default layout in a buffer it allocates
+    and frees on every call, and glibc returns buffers that large to the kernel, so calls
+    page-fault them back in (~20 ms more per ResNet-20 forward at batch 128, in some calls).
+    Flatten is oneDNN-aware: in a graph it does the same conversion into memory that the
+    graph's static plan owns. An NDArray is reshaped as a view (a 0-d one goes to the operator
+    as it is, which rejects it). The way back, :func:`_unrows`, needs ``x``'s full shape, so a
+    hybridized block's partial shape inference with an unknown batch size fails there.
+    """
+    if isinstance(x, mx.nd.NDArray):
+        return x.reshape((x.shape[0], math.prod(x.shape[1:]))) if x.ndim else x
+    return F.flatten(x)
+
+
+def _unrows(F, y, x):
+    """The operator's (batch, entries) output ``y`` in ``x``'s shape."""
+    if isinstance(x, mx.nd.NDArray):
+        return y.reshape(x.shape)
+    return F.reshape_like(y, x)
 
 
 # ---------------------------------------------------------------------------------------------

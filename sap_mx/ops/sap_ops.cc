@@ -30,14 +30,17 @@
 //   Each row is first compacted to its non-zero entries (zeros have p = 0: never drawn, never
 //   kept). A count is the inversion of a uniform against the Poisson CDF (exp(-mu), then
 //   P_k = P_{k-1} mu / k), exact in double precision. With AVX2 eight entries go at a time in
-//   float, for 8 terms (24 when a lane is still counting); any lane within 1e-5 of a CDF tie
-//   (probability ~1e-4), still counting after 24 terms, or with a mean >= 30 is redone exactly
-//   in double (means >= 30 by libstdc++'s exact Poisson sampler), so the counts are those of the
-//   double inversion (checked on 21M lanes with means in [0, 32) when this was written: no
-//   difference). exp(-mu) is a degree-7 polynomial after range reduction (< 4 ulp); the scale
-//   factors use the series of log1p(-p) for p < 1/64 and expm1 by its Taylor polynomial above
-//   -0.5 (glibc libmvec's log1pf/expm1f for larger p; scalar double without AVX2). The counts
-//   and the scale factors are computed in one pass. Work per row is O(a + sqrt(r) log a),
+//   float (F_k = F_{k-1} + exp(-mu) mu^k / k!), for 8 terms (8 more, up to 24, while a lane is
+//   still counting); any lane within 1e-5 of a CDF tie (probability ~1e-4), still counting
+//   after 24 terms, or with a mean >= 30 is redone exactly in double (means >= 30 by libstdc++'s
+//   exact Poisson sampler), so the counts are those of the double inversion (checked on 21M
+//   lanes with means in [0, 32) when this was written: no difference). exp(-mu) is a degree-7
+//   polynomial after range reduction (< 4 ulp). The scale factors reuse it: for p < 1/64,
+//   (1 - p)^r = exp(-mu) exp(-d) with d = r (-log1p(-p) - p) small, and (1 - p)^r - 1 is
+//   expm1(r log1p(-p)) by its Taylor polynomial where r log1p(-p) > -0.5 (within 6.2 ulp of the
+//   double formula over p in [1e-9, 1/64), r in [1, 1e9] when this was written); glibc libmvec's
+//   log1pf/expm1f for larger p; scalar double without AVX2. The counts and the scale factors
+//   are computed in one pass. Work per row is O(a + sqrt(r) log a),
 //   streaming, no random memory access.
 //
 // Randomness: one 64-bit base seed per call is taken from MXNet's CPU random state (so
@@ -163,6 +166,11 @@ void scales_scalar(const float* w, int64_t n, double inv_total, double r, float*
   for (int64_t k = 0; k < n; ++k) s[k] = static_cast<float>(scale_of(w[k] * inv_total, r));
 }
 
+// scales_scalar with the signature of the kernel table (the Poisson rate is not needed)
+void scales_rate_scalar(const float* w, int64_t n, double, double inv_total, double r, float* s) {
+  scales_scalar(w, n, inv_total, r, s);
+}
+
 // counts and scale factors of the compacted weights (the scalar counterpart of
 // counts_scales_avx2); returns sum c
 int64_t counts_scales_scalar(const float* w, int64_t n, double rate, double inv_total, double r,
@@ -255,7 +263,7 @@ struct Xoshiro256x4 {
 inline double word_uniform(uint64_t word) { return (word >> 11) * 0x1.0p-53; }
 
 constexpr int kTerms = 8;         // CDF terms evaluated branch-free per entry
-constexpr int kTermsMax = 24;     // terms evaluated for an 8-lane group with a lane still counting
+constexpr int kTermsMax = 24;     // most terms an 8-lane group evaluates (8 more while a lane counts)
 // bound on |float CDF - exact CDF| + |float u - u| (a rough worst-case estimate of the float
 // arithmetic's error up to 24 terms is ~5e-6; ~5e-7 in typical groups)
 constexpr float kFloatSlack = 1e-5f;
@@ -281,16 +289,19 @@ SAPMX_TARGET inline __m256 exp_neg8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-// 1 / (1 - (1 - p)^r) for eight p < 1/64: log1p(-p) = -p (1 + p/2 + p^2/3 + p^3/4) (truncation
-// < 2e-8 relative), m = r log1p(-p); (1 - p)^r - 1 = expm1(m) by its Taylor polynomial of
-// degree 8 (truncation < 2e-8 relative) for m > -0.5 and as exp(m) - 1 below (no cancellation
-// there).
-SAPMX_TARGET inline __m256 scale_small_p8(__m256 p, __m256 vr) {
-  const __m256 p2 = _mm256_mul_ps(p, p);
-  const __m256 l = _mm256_fmadd_ps(
-      _mm256_fmadd_ps(_mm256_set1_ps(0.25f), p, _mm256_set1_ps(1.0f / 3)), p2,
-      _mm256_fmadd_ps(_mm256_set1_ps(0.5f), p, _mm256_set1_ps(1.0f)));
-  const __m256 m = _mm256_mul_ps(_mm256_mul_ps(l, p), _mm256_sub_ps(_mm256_setzero_ps(), vr));
+// The scale factors 1 / (1 - (1 - p)^r) of eight entries with p < 1/64, from p, mu = r p (the
+// entries' Poisson means) and e = exp(-mu), which the counts need anyway. log1p(-p) =
+// -p (1 + p q), q = 1/2 + p/3 + p^2/4 (truncation < 2e-8 relative), so m = r log1p(-p) =
+// -(mu + d) with d = mu p q >= 0, and (1 - p)^r = e exp(-d). expm1(m) is its Taylor polynomial of
+// degree 8 for m > -0.5 (truncation < 2e-8 relative), else e exp(-d) - 1 (no cancellation), with
+// exp(-d) by its Taylor polynomial of degree 5: d < mu / 123, so d < 0.14 wherever e exp(-d) is
+// not negligible next to 1 (mu < 17; truncation < 1e-8). d is capped at 1 (reached only for
+// mu > 120, where e exp(-d), capped or not, is far below float resolution next to 1).
+SAPMX_TARGET inline __m256 scale_small_p8(__m256 p, __m256 mu, __m256 e) {
+  const __m256 q = _mm256_fmadd_ps(
+      _mm256_fmadd_ps(_mm256_set1_ps(0.25f), p, _mm256_set1_ps(1.0f / 3)), p, _mm256_set1_ps(0.5f));
+  const __m256 d = _mm256_min_ps(_mm256_mul_ps(mu, _mm256_mul_ps(p, q)), _mm256_set1_ps(1.0f));
+  const __m256 m = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_add_ps(mu, d));
   const __m256 m2 = _mm256_mul_ps(m, m), m4 = _mm256_mul_ps(m2, m2);
   const __m256 b01 = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m, _mm256_set1_ps(1.0f));
   const __m256 b23 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), m, _mm256_set1_ps(1.0f / 6));
@@ -298,91 +309,123 @@ SAPMX_TARGET inline __m256 scale_small_p8(__m256 p, __m256 vr) {
   const __m256 b67 = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 40320), m, _mm256_set1_ps(1.0f / 5040));
   const __m256 lo = _mm256_fmadd_ps(b23, m2, b01), hi = _mm256_fmadd_ps(b67, m2, b45);
   const __m256 small = _mm256_mul_ps(_mm256_fmadd_ps(hi, m4, lo), m);  // garbage where m <= -0.5
-  const __m256 big = _mm256_sub_ps(exp_neg8(m), _mm256_set1_ps(1.0f));
+  const __m256 d2 = _mm256_mul_ps(d, d);
+  const __m256 c01 = _mm256_sub_ps(_mm256_set1_ps(1.0f), d);
+  const __m256 c23 = _mm256_fnmadd_ps(_mm256_set1_ps(1.0f / 6), d, _mm256_set1_ps(0.5f));
+  const __m256 c45 = _mm256_fnmadd_ps(_mm256_set1_ps(1.0f / 120), d, _mm256_set1_ps(1.0f / 24));
+  const __m256 ed = _mm256_fmadd_ps(_mm256_fmadd_ps(c45, d2, c23), d2, c01);
+  const __m256 big = _mm256_fmsub_ps(e, ed, _mm256_set1_ps(1.0f));
   const __m256 em1 =
       _mm256_blendv_ps(big, small, _mm256_cmp_ps(m, _mm256_set1_ps(-0.5f), _CMP_GT_OQ));
   return _mm256_div_ps(_mm256_set1_ps(-1.0f), em1);
 }
 
-// The scale factors of the eight compacted weights w[0..8) into s[0..8) (one lane with
-// p >= 1/64 sends all eight to libmvec). The forward pass and the mask-recomputing backward
-// pass both go through here, so their factors are bit-identical (the library is built with
-// -ffp-contract=off, so no copy of this code gets multiply-adds fused differently).
-SAPMX_TARGET inline void scale8(const float* w, __m256 wv, __m256d vinv, __m256 vr,
+// Per-row constants of the AVX2 kernels: the Poisson rate r / total and 1 / total, in float
+// (p = min(w / total, 1) takes two roundings; with the double formula within 6.2 ulp in all).
+// A row whose rate or 1 / total is not a normal float goes to the scalar kernels (float_row).
+struct RowConsts8 {
+  __m256 rate, inv_total, r;
+  SAPMX_TARGET RowConsts8(double rate_, double inv_total_, double r_)
+      : rate(_mm256_set1_ps(static_cast<float>(rate_))),
+        inv_total(_mm256_set1_ps(static_cast<float>(inv_total_))),
+        r(_mm256_set1_ps(static_cast<float>(r_))) {}
+};
+
+// whether the AVX2 kernels' float constants represent the row (rows whose weights sum to more
+// than ~8e37 or less than ~3e-39 r do not; they take the scalar kernels)
+inline bool float_row(double rate, double inv_total) {
+  const float fr = static_cast<float>(rate), fi = static_cast<float>(inv_total);
+  return std::isnormal(fr) && std::isnormal(fi);
+}
+
+// The scale factors of the eight compacted weights w[0..8) into s[0..8), given their means mu
+// and e = exp(-mu) (one lane with p >= 1/64 sends all eight to libmvec). The forward pass and
+// the mask-recomputing backward pass both go through here with the same inputs, so their factors
+// are bit-identical (the library is built with -ffp-contract=off, so no copy of this code gets
+// multiply-adds fused differently).
+SAPMX_TARGET inline void scale8(const float* w, __m256 wv, __m256 mu, __m256 e, const RowConsts8& k,
                                 double inv_total, double r, float* s) {
-  const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(wv)), vinv));
-  const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(wv, 1)), vinv));
-  const __m256 p = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+  const __m256 p = _mm256_min_ps(_mm256_mul_ps(wv, k.inv_total), _mm256_set1_ps(1.0f));
   __m256 sc;
   if (_mm256_movemask_ps(_mm256_cmp_ps(p, _mm256_set1_ps(1.0f / 64), _CMP_GE_OQ)) == 0) {
-    sc = scale_small_p8(p, vr);
+    sc = scale_small_p8(p, mu, e);
   } else {
     sc = _mm256_div_ps(_mm256_set1_ps(-1.0f),
-                       _ZGVdN8v_expm1f(_mm256_mul_ps(vr, _ZGVdN8v_log1pf(_mm256_sub_ps(_mm256_setzero_ps(), p)))));
+                       _ZGVdN8v_expm1f(_mm256_mul_ps(k.r, _ZGVdN8v_log1pf(_mm256_sub_ps(_mm256_setzero_ps(), p)))));
   }
   _mm256_storeu_ps(s, sc);
-  // a scale beyond float range (p underflowed to 0 in float): redo the eight in double
+  // a scale beyond float range (a mean mu so small that 1 / mu is not a float): redo the eight
+  // in double
   const __m256 inf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
   const __m256 bad = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), sc), inf, _CMP_EQ_OQ);
   if (_mm256_movemask_ps(bad) != 0) scales_scalar(w, 8, inv_total, r, s);
 }
 
-SAPMX_TARGET void scales_avx2(const float* w, int64_t n, double inv_total, double r, float* s) {
-  const __m256 vr = _mm256_set1_ps(static_cast<float>(r));
-  const __m256d vinv = _mm256_set1_pd(inv_total);
+SAPMX_TARGET void scales_avx2(const float* w, int64_t n, double rate, double inv_total, double r,
+                              float* s) {
+  if (!float_row(rate, inv_total)) return scales_scalar(w, n, inv_total, r, s);
+  const RowConsts8 kc(rate, inv_total, r);
   int64_t k = 0;
-  for (; k + 8 <= n; k += 8) scale8(w + k, _mm256_loadu_ps(w + k), vinv, vr, inv_total, r, s + k);
+  for (; k + 8 <= n; k += 8) {
+    const __m256 wv = _mm256_loadu_ps(w + k), mu = _mm256_mul_ps(wv, kc.rate);
+    scale8(w + k, wv, mu, exp_neg8(_mm256_sub_ps(_mm256_setzero_ps(), mu)), kc, inv_total, r, s + k);
+  }
   scales_scalar(w + k, n - k, inv_total, r, s + k);
 }
 
+// 1 / k! in float, k = 0..kTermsMax
+struct InvFactorials {
+  float v[kTermsMax + 1];
+  InvFactorials() {
+    double f = 1.0;
+    for (int k = 0; k <= kTermsMax; ++k) { if (k > 0) f /= k; v[k] = static_cast<float>(f); }
+  }
+};
+const InvFactorials kInvFact;
+
 // Eight compacted entries at a time: their scale factors (scale8) and their counts, in float:
-// mu = w * rate, F_0 = exp(-mu), and c = #{i : u >= F_i} over kTerms CDF terms (kTermsMax when
-// a lane is still counting). Every uniform is a 64-bit word; the float comparison uses its top
-// 23 bits. A lane is redone exactly (double precision, the word's top 53 bits, scalar sampler)
-// when any comparison is within kFloatSlack of a tie (probability ~1e-4), when its count
-// reaches kTermsMax, or when mu >= kTailMean; so every count is the one the exact double
-// inversion gives. Returns sum c.
+// mu = w * rate, F_0 = exp(-mu), F_i = F_{i-1} + exp(-mu) mu^i / i!, and c = #{i : u >= F_i}
+// over kTerms CDF terms (8 more, twice at most, while a lane is still counting). Every uniform is
+// a 64-bit word; the float comparison uses its top 23 bits. A lane is redone exactly (double
+// precision, the word's top 53 bits, scalar sampler) when any comparison is within kFloatSlack of
+// a tie (probability ~1e-4), when its count reaches kTermsMax, or when mu >= kTailMean; so every
+// count is the one the exact double inversion gives. Returns sum c.
 SAPMX_TARGET int64_t counts_scales_avx2(const float* w, int64_t n, double rate, double inv_total,
                                         double r, int32_t* c, float* s, Xoshiro256* rng) {
+  if (!float_row(rate, inv_total)) return counts_scales_scalar(w, n, rate, inv_total, r, c, s, rng);
   Xoshiro256x4 vrng(rng);
-  __m256 inv[kTerms];
-  for (int i = 0; i < kTerms; ++i) inv[i] = _mm256_set1_ps(1.0f / (i + 1));
-  const __m256 vrate = _mm256_set1_ps(static_cast<float>(rate)), one = _mm256_set1_ps(1.0f);
+  const RowConsts8 kc(rate, inv_total, r);
+  const __m256 one = _mm256_set1_ps(1.0f);
   const __m256 tail = _mm256_set1_ps(static_cast<float>(kTailMean));
   const __m256 slack = _mm256_set1_ps(kFloatSlack);
-  const __m256 vr = _mm256_set1_ps(static_cast<float>(r));
-  const __m256d vinv = _mm256_set1_pd(inv_total);
   __m256i vtotal = _mm256_setzero_si256();
   int64_t total = 0, k = 0;
   for (; k + 8 <= n; k += 8) {
     const __m256 wv = _mm256_loadu_ps(w + k);
-    scale8(w + k, wv, vinv, vr, inv_total, r, s + k);
+    const __m256 mu = _mm256_mul_ps(wv, kc.rate);
+    const __m256 e = exp_neg8(_mm256_sub_ps(_mm256_setzero_ps(), mu));
+    scale8(w + k, wv, mu, e, kc, inv_total, r, s + k);
     const __m256i wa = vrng.next(), wb = vrng.next();
     // lane 2i <- top 32 bits of wa[i], lane 2i+1 <- top 32 bits of wb[i]
     const __m256i top = _mm256_blend_epi32(_mm256_srli_epi64(wa, 32), wb, 0xAA);
     const __m256 u = _mm256_sub_ps(
         _mm256_castsi256_ps(_mm256_or_si256(_mm256_srli_epi32(top, 9), _mm256_set1_epi32(0x3f800000))),
         one);
-    const __m256 mu = _mm256_mul_ps(wv, vrate);
     // counts for u - slack and u + slack: equal unless some F_i lies within slack of u
     const __m256 u_lo = _mm256_sub_ps(u, slack), u_hi = _mm256_add_ps(u, slack);
-    __m256 P = exp_neg8(_mm256_sub_ps(_mm256_setzero_ps(), mu)), F = P;
+    __m256 G = e, F = e;  // G = exp(-mu) mu^i
     __m256i c_lo = _mm256_setzero_si256(), c_hi = _mm256_setzero_si256();
-    for (int i = 0; i < kTerms; ++i) {  // a true comparison is all ones (-1): subtract it
-      c_lo = _mm256_sub_epi32(c_lo, _mm256_castps_si256(_mm256_cmp_ps(u_lo, F, _CMP_GE_OQ)));
-      c_hi = _mm256_sub_epi32(c_hi, _mm256_castps_si256(_mm256_cmp_ps(u_hi, F, _CMP_GE_OQ)));
-      P = _mm256_mul_ps(P, _mm256_mul_ps(mu, inv[i]));
-      F = _mm256_add_ps(F, P);
-    }
-    if (_mm256_movemask_ps(_mm256_castsi256_ps(
-            _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(kTerms)))) != 0) {
-      for (int i = kTerms; i < kTermsMax; ++i) {  // a lane still counting: more terms
+    int terms = 0;
+    do {
+      for (int i = terms; i < terms + kTerms; ++i) {  // a true comparison is all ones (-1)
         c_lo = _mm256_sub_epi32(c_lo, _mm256_castps_si256(_mm256_cmp_ps(u_lo, F, _CMP_GE_OQ)));
         c_hi = _mm256_sub_epi32(c_hi, _mm256_castps_si256(_mm256_cmp_ps(u_hi, F, _CMP_GE_OQ)));
-        P = _mm256_mul_ps(P, _mm256_mul_ps(mu, _mm256_set1_ps(1.0f / (i + 1))));
-        F = _mm256_add_ps(F, P);
+        G = _mm256_mul_ps(G, mu);
+        F = _mm256_fmadd_ps(G, _mm256_set1_ps(kInvFact.v[i + 1]), F);
       }
-    }
+      terms += kTerms;
+    } while (terms < kTermsMax && _mm256_movemask_ps(_mm256_castsi256_ps(
+                 _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(terms)))) != 0);
     const __m256i ci = c_lo;
     const __m256i same = _mm256_cmpeq_epi32(c_lo, c_hi);
     const __m256i full = _mm256_cmpeq_epi32(c_hi, _mm256_set1_epi32(kTermsMax));
@@ -512,14 +555,14 @@ struct Kernels {
   int64_t (*compact)(const float*, int64_t, bool, float*, double*);
   int64_t (*counts_scales)(const float*, int64_t, double, double, double, int32_t*, float*,
                            Xoshiro256*);
-  void (*scales)(const float*, int64_t, double, double, float*);
+  void (*scales)(const float*, int64_t, double, double, double, float*);
   void (*expand)(const float*, int64_t, bool, const int32_t*, const float*, float*, float*);
   void (*grad)(const float*, int64_t, bool, const float*, const float*, const float*, float*);
 };
 
 // SAP_MX_KERNELS=scalar forces the scalar kernels (what CPUs without AVX2 run; tests use it)
 Kernels pick_kernels() {
-  const Kernels scalar = {compact_scalar, counts_scales_scalar, scales_scalar, expand_scalar,
+  const Kernels scalar = {compact_scalar, counts_scales_scalar, scales_rate_scalar, expand_scalar,
                           grad_scalar};
   const char* forced = std::getenv("SAP_MX_KERNELS");
   if (forced != nullptr && std::string(forced) == "scalar") return scalar;
@@ -682,7 +725,7 @@ void sap_row(const float* h, float* out, float* mask, int64_t a, int64_t r, bool
   const double inv_total = 1.0 / total;
   if (independent) {
     // keep with probability 1 - (1 - p)^r = 1 / scale
-    kKernels.scales(w, n, inv_total, static_cast<double>(r), m);
+    kKernels.scales(w, n, static_cast<double>(r) * inv_total, inv_total, static_cast<double>(r), m);
     for (int64_t k = 0; k < n; ++k) c[k] = rng.uniform() * m[k] < 1.0;
   } else {
     const int64_t N = kKernels.counts_scales(w, n, static_cast<double>(r) * inv_total, inv_total,
@@ -704,7 +747,8 @@ void sap_grad_row(const float* h, const float* out, const float* grad, float* gr
     return;
   }
   float* m = ws->scale.data();
-  kKernels.scales(w, n, 1.0 / total, static_cast<double>(r), m);
+  const double inv_total = 1.0 / total;
+  kKernels.scales(w, n, static_cast<double>(r) * inv_total, inv_total, static_cast<double>(r), m);
   kKernels.grad(h, a, relu, out, m, grad, grad_in);
 }
 
