@@ -148,6 +148,25 @@ def test_fgsm_is_sign_of_gradient_step(cnn, images):
     assert ce(cnn, mx.nd.array(adv), y) > ce(cnn, x, y)
 
 
+def test_sap_input_gradient_is_the_same_imperative_and_hybridized(cnn, images):
+    """Under one seed both draw the same masks, so the imperative SAP model (whose activations
+    oneDNN keeps in blocked layouts) must give the hybridized graph's input gradient exactly.
+    A gradient that stopped at a SAP layer (an unrecorded layout conversion feeding the
+    operator, as NDArray.reshape on a oneDNN array is) would not."""
+    x, y = images
+    imperative, hybrid = sap_mx.defend(cnn, "sap"), sap_mx.defend(cnn, "sap")
+    hybrid.hybridize()
+    hybrid(x)
+    grads, logits = [], []
+    for net in (imperative, hybrid):
+        mx.random.seed(5)
+        grads.append(input_gradient(net, x, y).asnumpy())
+        logits.append(net(x).asnumpy())
+    np.testing.assert_array_equal(logits[0], logits[1])
+    assert np.abs(grads[1]).max() > 0
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
 def test_mc_average_reduces_variance_like_one_over_k(cnn, images):
     """The MC gradient of a stochastic model is a mean of K passes: Var(K) ~ Var(1) / K."""
     x, y = images

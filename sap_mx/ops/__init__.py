@@ -136,20 +136,20 @@ def _rows(F, x):
     and frees on every call, and glibc returns buffers that large to the kernel, so calls
     page-fault them back in (~20 ms more per ResNet-20 forward at batch 128, in some calls).
     Flatten is oneDNN-aware: in a graph it does the same conversion into memory that the
-    graph's static plan owns. An NDArray is reshaped as a view (a 0-d one goes to the operator
-    as it is, which rejects it). The way back, :func:`_unrows`, needs ``x``'s full shape, so a
-    hybridized block's partial shape inference with an unknown batch size fails there.
+    graph's static plan owns. (Not ``NDArray.reshape``: on a oneDNN-layout array it returns a
+    converted copy that autograd does not record, and the gradient would stop there.) A 0-d
+    NDArray goes to the operator as it is, which rejects it. The way back, ``reshape_like``,
+    needs ``x``'s full shape, so a hybridized block's partial shape inference with an unknown
+    batch size fails there.
     """
-    if isinstance(x, mx.nd.NDArray):
-        return x.reshape((x.shape[0], math.prod(x.shape[1:]))) if x.ndim else x
+    if isinstance(x, mx.nd.NDArray) and x.ndim == 0:
+        return x
     return F.flatten(x)
 
 
 def _unrows(F, y, x):
     """The operator's (batch, entries) output ``y`` in ``x``'s shape."""
-    if isinstance(x, mx.nd.NDArray):
-        return y.reshape(x.shape)
-    return F.reshape_like(y, x)
+    return y if isinstance(x, mx.nd.NDArray) and x.ndim == 0 else F.reshape_like(y, x)
 
 
 # ---------------------------------------------------------------------------------------------
