@@ -7,7 +7,7 @@
     install`` does it) or on first use. Its backward pass writes the input gradient: with
     ``grad_req='add'`` on a variable fed *directly* into the operator (``F.sapmx_sap``) the
     gradient is overwritten, not accumulated (MXNet's external-operator interface does not pass
-    the request); :func:`sap` and :func:`sap_with_mask` put a reshape in between, and there
+    the request); :func:`sap` and :func:`sap_with_mask` put a flatten in between, and there
     accumulation works.
 ``python``
     A Python custom operator around :func:`sap_numpy`: the multinomial counts of Algorithm 1
