@@ -1,124 +1,119 @@
 # sap_mx: `make install` then `make test` (what .ci/run does). Long runs are targets, not tests.
+# `make help` lists every target: the text after `##` on a target's line.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= paper
+SEED    ?= 0
+DATASET ?= cifar10
+DATA_DIR ?=
+# optional flags, each written once: $(call opt,--flag,$(VALUE)) is empty when VALUE is
+opt = $(if $(2),$(1) $(2))
+DATA_FLAG = $(call opt,--data-dir,$(DATA_DIR))
 
-.PHONY: install install-gpu test bench ops clean help
+.PHONY: help install install-gpu test bench ops clean
 
-help:
-	@echo "make install      create $(VENV), install sap_mx (editable) with dev+atari extras, build the native op"
-	@echo "make test         run the test suite (CPU, < 10 min on 2 cores)"
-	@echo "make bench        performance targets and training throughput -> results/bench/*.csv"
-	@echo "make install-gpu  the same with mxnet-cu112 and the CUDA 11 runtime (NVIDIA sm_50-sm_86)"
-	@echo "make cifar-dense | cifar-dropout-train | cifar-adv-train   train [PROFILE=paper|quick|smoke SEED=0]"
-	@echo "make cifar-sap | cifar-iterative | cifar-dropout | cifar-adv | cifar-baselines | cifar-mc | cifar-all"
-	@echo "make report       results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)"
-	@echo "make mnist-sdr    Khan et al. Table 1 (MNIST)"
-	@echo "make cifar-adaptive | mnist-adaptive   the paper's attack vs PGD/APGD-EOT and BPDA"
-	@echo "make atari GAME=Bowling   train a DDQN agent, then Table 1 (dense vs SAP-100 under FGSM)"
-	@echo "make atari-train | atari-eval GAME=...   the two halves; make atari-table: every game vs the paper"
+help: ## this list
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-20s %s\n", $$1, $$2} \
+	     /^## / {sub(/^## /, ""); printf "\n%s\n", $$0}' $(MAKEFILE_LIST)
+	@echo
+	@echo "Variables: PROFILE=paper|quick|smoke SEED=0 DATASET=cifar10 DATA_DIR= (and per area below)"
 
+## Set-up, tests, benchmarks
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-install: $(PY)
+install: $(PY) ## create .venv, install sap_mx (editable) with dev+atari extras, build the native op
 	$(PY) -m pip install --quiet -e ".[dev,atari]"
 	$(PY) -m sap_mx.ops.build
 
-install-gpu: $(PY)
+install-gpu: $(PY) ## the same with mxnet-cu112 and the CUDA 11 runtime (NVIDIA sm_50-sm_86)
 	SAP_MX_GPU=1 $(PY) -m pip install --quiet -e ".[dev,atari,gpu]"
 	$(PY) -m sap_mx.ops.build
 
-ops:
+ops: ## rebuild the native SAP operator
 	$(PY) -m sap_mx.ops.build --force
 
-test:
+test: ## the test suite (CPU, < 10 min on 2 cores)
 	$(PY) -m pytest -q tests
 
-bench:
+bench: ## performance targets and costs -> results/bench/*.csv
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_mnist.py
 	$(PY) benchmarks/bench_atari.py
 
-clean:
+clean: ## remove the native build and caches
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info
 
-# ---- CIFAR-10 training (issue 3): PROFILE=smoke|quick|paper, outputs in results[/smoke]/models/
-SEED ?= 0
+## Image training (docs/cifar-training.md): MODEL=resnet20 RATES="0.1 0.3 0.5" GPUS= PRETRAINED=
 MODEL ?= resnet20
 RATES ?= 0.1 0.3 0.5
-DATA_DIR ?=
 GPUS ?=
 PRETRAINED ?=
-TRAIN = $(PY) -m experiments.cifar_train --profile $(PROFILE) --seed $(SEED) --model $(MODEL) \
-	$(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(GPUS),--gpus $(GPUS)) \
-	$(if $(PRETRAINED),--pretrained $(PRETRAINED))
+TRAIN = $(PY) -m experiments.image_train --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED) \
+	--model $(MODEL) $(DATA_FLAG) $(call opt,--gpus,$(GPUS)) $(call opt,--pretrained,$(PRETRAINED))
 
 .PHONY: cifar-dense cifar-dropout-train cifar-adv-train cifar-train
-cifar-dense:
+cifar-dense: ## train the dense ResNet-20 (results[/smoke]/models/)
 	$(TRAIN) --recipe dense
-cifar-dropout-train:
+cifar-dropout-train: ## train the dropout-trained ResNet-20s, one per rate in RATES
 	@for rate in $(RATES); do $(TRAIN) --recipe dropout --rate $$rate || exit $$?; done
-cifar-adv-train:
+cifar-adv-train: ## train ADV (20% FGSM examples per batch)
 	$(TRAIN) --recipe adv
-cifar-train: cifar-dense cifar-dropout-train cifar-adv-train
+cifar-train: cifar-dense cifar-dropout-train cifar-adv-train ## all three recipes
 
-# ---- CIFAR-10 experiments (issue 4): each target first trains (or resumes, or finds finished)
-# the models it reads; DENSE=gluoncv evaluates GluonCV's published v2 weights as the dense model.
+## Image experiments, Figs. 1-6 (docs/image-experiments.md): each first trains what it reads; DENSE=gluoncv
 DENSE ?=
 NEEDS_DENSE = $(if $(filter gluoncv,$(DENSE)),,cifar-dense)
-EVAL = $(PY) -m experiments.cifar_eval --profile $(PROFILE) --seed $(SEED) --model $(MODEL) \
-	--rates "$(RATES)" $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(DENSE),--dense $(DENSE))
+EVAL = $(PY) -m experiments.image_eval --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED) \
+	--model $(MODEL) --rates "$(RATES)" $(DATA_FLAG) $(call opt,--dense,$(DENSE))
 
 .PHONY: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc cifar-all report
-cifar-sap: $(NEEDS_DENSE)
+cifar-sap: $(NEEDS_DENSE) ## Fig. 1a/1b: SAP-k under random noise and FGSM
 	$(EVAL) --experiment sap
-cifar-iterative: $(NEEDS_DENSE)
+cifar-iterative: $(NEEDS_DENSE) ## Fig. 1c: the iterative attack
 	$(EVAL) --experiment iterative
-cifar-dropout: $(NEEDS_DENSE) cifar-dropout-train
+cifar-dropout: $(NEEDS_DENSE) cifar-dropout-train ## Fig. 2: dropout post hoc and dropout-trained
 	$(EVAL) --experiment dropout
-cifar-adv: $(NEEDS_DENSE) cifar-adv-train
+cifar-adv: $(NEEDS_DENSE) cifar-adv-train ## Figs. 3 and 4: ADV, ADV+SAP-100, calibration
 	$(EVAL) --experiment adv
-cifar-baselines: $(NEEDS_DENSE)
+cifar-baselines: $(NEEDS_DENSE) ## Fig. 5: RNW, RSW, DWP, SWP, RNA, RSA
 	$(EVAL) --experiment baselines
-cifar-mc: $(NEEDS_DENSE)
+cifar-mc: $(NEEDS_DENSE) ## Fig. 6: the adversary's MC samples
 	$(EVAL) --experiment mc
-cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc
-report:
-	$(PY) -m experiments.report --profile $(PROFILE)
+cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc ## every figure
+report: ## results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)
+	$(PY) -m experiments.report --profile $(PROFILE) --dataset $(DATASET)
 
-# ---- MNIST, Khan et al. Table 1 (issue 5): trains the four MLPs, attacks them, writes the table
+## Khan et al. Table 1 (docs/mnist-sdr.md): trains the four MLPs, attacks them, writes the table
 .PHONY: mnist-sdr
-mnist-sdr:
-	$(PY) -m experiments.mnist_sdr --profile $(PROFILE) --seed $(SEED) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
+mnist-sdr: ## Table 1 on MNIST (results[/smoke]/mnist/)
+	$(PY) -m experiments.mnist_sdr --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG)
 
-# ---- adaptive evaluation (issue 6): the paper's attack next to PGD/APGD with EOT and BPDA
+## Adaptive evaluation (docs/adaptive.md): the paper's attack next to PGD/APGD with EOT and BPDA
 .PHONY: cifar-adaptive mnist-adaptive
-cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train
-	$(PY) -m experiments.adaptive --family cifar --profile $(PROFILE) --seed $(SEED) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
-mnist-adaptive: mnist-sdr
-	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) \
-		$(if $(DATA_DIR),--data-dir $(DATA_DIR))
+cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train ## the image models of DATASET
+	$(PY) -m experiments.adaptive --family image --dataset $(DATASET) --profile $(PROFILE) \
+		--seed $(SEED) $(DATA_FLAG)
+mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs
+	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG)
 
-# ---- Atari (issue 7): DDQN agent, then Table 1; PROFILE=smoke|quick|paper, SEED; outputs in
-# results/atari/ (smoke: results/smoke/atari/). Training resumes from its last checkpoint.
+## Atari (docs/atari.md): DDQN agent, then Table 1; GAME=<ALE name>; outputs in results[/smoke]/atari/
 GAME ?=
 ATARI_ARGS = --game "$(GAME)" --profile $(PROFILE) --seed $(SEED)
+NEEDS_GAME = @test -n "$(GAME)" || { echo "error: name a game: make $@ GAME=Bowling (any ALE game)"; exit 2; }
 .PHONY: atari atari-train atari-eval atari-table
-atari: atari-train
+atari: atari-train ## train (or resume), evaluate dense vs SAP-100 under FGSM, update the table
 	$(PY) -m rl.evaluate $(ATARI_ARGS)
 	$(PY) -m rl.table --profile $(PROFILE)
-atari-train:
-	@test -n "$(GAME)" || { echo "error: name a game: make atari GAME=Bowling (any ALE game)"; exit 2; }
+atari-train: ## train (or resume) the DDQN agent
+	$(NEEDS_GAME)
 	$(PY) -m rl.ddqn $(ATARI_ARGS)
-atari-eval:
-	@test -n "$(GAME)" || { echo "error: name a game: make atari-eval GAME=Bowling"; exit 2; }
+atari-eval: ## Table 1 evaluation of a trained agent
+	$(NEEDS_GAME)
 	$(PY) -m rl.evaluate $(ATARI_ARGS)
-atari-table:
+atari-table: ## every game with results next to the paper's Table 1
 	$(PY) -m rl.table --profile $(PROFILE)

@@ -11,7 +11,7 @@ from setuptools import find_packages, setup
 
 MXNET = "mxnet-cu112==1.9.1" if os.environ.get("SAP_MX_GPU") == "1" else "mxnet==1.9.1"
 
-CUDA11_RUNTIME = [  # mxnet-cu112 bundles none of these (see ../shared/notes/reference-facts.md)
+CUDA11_RUNTIME = [  # the mxnet-cu112 wheel links these CUDA 11 libraries but bundles none of them
     "nvidia-cuda-runtime-cu11==11.8.89",   # libcudart.so.11.0
     "nvidia-cublas-cu11==11.11.3.6",       # libcublas.so.11
     "nvidia-cudnn-cu11==8.9.6.50",         # libcudnn.so.8
@@ -28,7 +28,10 @@ setup(
     version="0.1.0",
     description="Stochastic Activation Pruning and stochastic defenses in MXNet/Gluon",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["sap_mx", "sap_mx.*"]),
+    # sap_mx: the library; runkit: the run layer every driver shares; experiments and rl: the
+    # drivers (installed too, so benchmarks and scripts import them without path tricks)
+    packages=find_packages(include=["sap_mx", "sap_mx.*", "runkit", "runkit.*", "experiments",
+                                    "experiments.*", "rl", "rl.*"]),
     package_data={"sap_mx.ops": ["sap_ops.cc"]},
     install_requires=[
         MXNET,

@@ -1,4 +1,4 @@
-"""Atari DDQN throughput on this machine's CPU (issue 7).
+"""Atari DDQN throughput on this machine's CPU.
 
 1. Learner step: one Double DQN update on a batch of 32 (online forward on s and s', target
    forward on s', backward, DeepMind RMSProp), median over repetitions, for three graph modes
@@ -6,8 +6,8 @@
    thread settings, each in its own process: ``omp_all_cores`` (OMP_NUM_THREADS = cores, what
    ``rl.ddqn`` sets when it is unset) and ``omp_1`` (one thread). Target: no slower than the same
    Nature-CNN step in other mainstream frameworks' CPU builds, ~55 ms measured on this 2-core
-   machine for naive MXNet and PyTorch code (the issue's figure; PyTorch is not installed here
-   and was not re-measured).
+   machine for naive MXNet and PyTorch code (the figure measured when the target was set;
+   PyTorch is not installed here and was not re-measured).
 2. Training env-steps/s with learning included: the loop of ``rl.ddqn.train`` (epsilon-greedy
    act, env step, replay add, an update every 4 steps) on Breakout, after the replay is warm.
 3. Replay memory per 1M transitions (frames stored once), from the arrays' sizes.
@@ -16,23 +16,19 @@ Run: ``python benchmarks/bench_atari.py [--quick] [--out results/bench/atari.csv
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 REFERENCE_MS = 55.0
 
 
 def measure(quick: bool) -> list[dict]:
     import numpy as np
 
-    from rl.ddqn import BATCH, Learner
+    from rl.ddqn import BATCH
+    from rl.learner import Learner
     from rl.envs import make_env
     from rl.replay import Replay
 
@@ -100,34 +96,11 @@ CONFIGS = {"omp_all_cores": {"OMP_NUM_THREADS": str(os.cpu_count() or 1)},
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions and steps")
-    parser.add_argument("--out", default="", help="CSV (default results/bench/atari.csv; "
-                        "--quick: atari-quick.csv)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        print(json.dumps(measure(args.quick)))
-        return 0
-    from children import run_configs, verdict
+    from children import parse_bench_args, run_per_config
 
-    from sap_mx.results import provenance, write_csv
-
-    out = args.out or str(ROOT / "results" / "bench" / ("atari-quick.csv" if args.quick
-                                                         else "atari.csv"))
-    children = run_configs(__file__, CONFIGS, args.quick)
-    if children is None:
-        return 2
-    rows, meta = [], provenance()
-    for name, row in children:
-        row = {"config": name, **row, "omp_num_threads": CONFIGS[name]["OMP_NUM_THREADS"],
-               "mode": "quick" if args.quick else "full", **meta}
-        rows.append(row)
-        print(f"{name:14s} {row['metric']:40s} {row['value']:8.2f}  {verdict(row)}   "
-              f"({row['detail']})", flush=True)
-    path = write_csv(out, rows)
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    return 0
+    args = parse_bench_args(argv, __doc__, "atari", "fewer repetitions and steps", child=True)
+    return run_per_config(args, __file__, CONFIGS, measure, width=40,
+                          extra=lambda name: {"omp_num_threads": CONFIGS[name]["OMP_NUM_THREADS"]})
 
 
 if __name__ == "__main__":

@@ -19,14 +19,11 @@ Run: ``python benchmarks/bench_core.py [--quick] [--out results/bench/core.csv]`
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import mxnet as mx  # first, so that the parent's environment decides MXNet's threads
 import numpy as np
@@ -35,11 +32,9 @@ import sap_mx
 from sap_mx import ops
 from sap_mx.attacks import fgsm, input_gradient
 from sap_mx.models import initialize, resnet20
-from sap_mx.results import provenance, write_csv
 
-from children import run_configs, verdict
+from children import parse_bench_args, run_per_config
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCH = 128
 
 
@@ -132,30 +127,8 @@ CONFIGS = {  # name -> environment changes for the measuring process
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions, 20 MC samples")
-    parser.add_argument("--out", default="", help="CSV to write (default: results/bench/"
-                        "core.csv, with --quick core-quick.csv)")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    args.out = args.out or str(ROOT / "results" / "bench" / ("core-quick.csv" if args.quick
-                                                             else "core.csv"))
-    if args.child:
-        print(json.dumps(measure(args.quick)))
-        return 0
-
-    children = run_configs(__file__, CONFIGS, args.quick)
-    if children is None:
-        return 2
-    rows, meta = [], provenance()
-    for name, row in children:
-        row = {"config": name, **row, "mode": "quick" if args.quick else "full", **meta}
-        rows.append(row)
-        print(f"{name:14s} {row['metric']:50s} {row['value']:6.2f}  {verdict(row)}   "
-              f"({row['detail']})", flush=True)
-    path = write_csv(args.out, rows)
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    return 0
+    args = parse_bench_args(argv, __doc__, "core", "fewer repetitions, 20 MC samples", child=True)
+    return run_per_config(args, __file__, CONFIGS, measure, width=50)
 
 
 if __name__ == "__main__":

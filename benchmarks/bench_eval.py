@@ -2,7 +2,7 @@
 
 The paper (section 4.4): "Computing a single backward pass of the SAP-100 model for 512 examples
 takes ~20 seconds on 8 GPUs. Using 100 and 1000 MC samples would take ~0.6 and ~6 hours
-respectively." Here one evaluation is what ``experiments.cifar_eval`` does per 512 test images
+respectively." Here one evaluation is what ``experiments.image_eval`` does per 512 test images
 for one SAP-100 FGSM row: the MC-100 input gradient (100 stochastic forward+backward passes) and
 the 100-pass mean-softmax prediction of the perturbed images. Both are timed once, on a
 hybridized ResNet-20 with random weights and images (the time does not depend on them), in
@@ -13,11 +13,9 @@ Run: ``python benchmarks/bench_eval.py [--quick] [--out results/bench/eval.csv]`
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import sap_mx  # first: MXNet's OpenMP threads, the project default
 import mxnet as mx
@@ -25,9 +23,9 @@ import numpy as np
 
 from sap_mx.attacks import fgsm_step, input_gradient
 from sap_mx.models import initialize, resnet20
-from sap_mx.results import provenance, write_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+from children import parse_bench_args, write_rows
+
 EXAMPLES, CHUNK = 512, 128
 
 
@@ -69,21 +67,13 @@ def measure(mc: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 MC samples instead of 100")
-    parser.add_argument("--out", default="", help="CSV to write (default: results/bench/"
-                        "eval.csv, with --quick eval-quick.csv)")
-    args = parser.parse_args(argv)
-    args.out = args.out or str(ROOT / "results" / "bench" / ("eval-quick.csv" if args.quick
-                                                             else "eval.csv"))
-    row = {**measure(10 if args.quick else 100),
-           "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
-           "mode": "quick" if args.quick else "full", **provenance()}
+    args = parse_bench_args(argv, __doc__, "eval", "10 MC samples instead of 100")
+    row = measure(10 if args.quick else 100)
     print(f"FGSM-MC-{row['mc_samples']} evaluation of 512 examples on SAP-100: {row['value']} s "
           f"(gradient {row['gradient_s']} s, prediction {row['prediction_s']} s); 10,000 test "
           f"images ~{row['test_set_10000_h_extrapolated']} h per row (extrapolated)", flush=True)
-    path = write_csv(args.out, [row])
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    write_rows(args.out, [row], args.quick,
+               omp_num_threads=os.environ.get("OMP_NUM_THREADS", "unset"))
     return 0
 
 

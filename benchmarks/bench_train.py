@@ -1,7 +1,7 @@
 """Training throughput of the CIFAR-10 recipes on this machine, and what a paper run would take.
 
 For each recipe (dense, dropout-trained at rate 0.3, ADV) this times full training steps of the
-driver (``experiments.cifar_train.train_step``: augmentation, forward, backward, SGD update; ADV
+driver (``sap_mx.training.train_step``, as ``experiments.image_train`` runs it: augmentation, forward, backward, SGD update; ADV
 also makes its 20% FGSM examples) at the paper's batch of 512 on random CIFAR-shaped images, and
 the per-epoch test-set evaluation (10,000 images). From the medians it **extrapolates** the time of
 one paper epoch (50,000 images: 97 steps plus evaluation) and of a whole paper-profile run. These
@@ -12,25 +12,23 @@ Run: ``python benchmarks/bench_train.py [--quick] [--out results/bench/train.csv
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-import sap_mx  # noqa: F401  (first: MXNet's OpenMP threads, the project default)
+import sap_mx  # first: MXNet's OpenMP threads, the project default
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from sap_mx.data import augment
+from sap_mx.evaluate import accuracy
+from sap_mx.models import initialize, resnet20
+from sap_mx.recipes import PAPER_RECIPES
 
-from experiments import cifar_train as ct  # noqa: E402
-from sap_mx.data import augment  # noqa: E402
-from sap_mx.models import get_model, initialize  # noqa: E402
-from sap_mx.results import provenance, write_csv  # noqa: E402
+from children import parse_bench_args, write_rows
+from sap_mx.training import adversarial_mix, copy_weights, train_step
 
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 RUNS = {"dense": 0.0, "dropout": 0.3, "adv": 0.0}   # recipe -> dropout rate timed
@@ -38,19 +36,19 @@ RUNS = {"dense": 0.0, "dropout": 0.3, "adv": 0.0}   # recipe -> dropout rate tim
 
 def prepare(recipe_name: str, rate: float, seed: int = 0):
     """A closure timing one full training step of ``recipe_name``, and its evaluation timer."""
-    recipe = ct.RECIPES[recipe_name]
+    recipe = PAPER_RECIPES[recipe_name]
     batch = recipe.batch_size
-    args = ct.Args(recipe=recipe_name, rate=rate, seed=seed)
     ctx = [mx.cpu()]
-    net, model = ct.build_model(args, ctx)
+    net = initialize(resnet20(), ctx=ctx, seed=seed)  # as experiments.image_train builds it
+    net.hybridize()
+    model = sap_mx.defend(net, "dropout", rate=rate) if rate else net
     trainer = gluon.Trainer(net.collect_params(), "sgd",
                             {"learning_rate": 0.05, "momentum": recipe.momentum, "wd": recipe.wd})
     snapshot = None
     if recipe.adv_fraction:
-        snapshot = get_model(args.model)
-        initialize(snapshot, ctx=ctx[0])
+        snapshot = initialize(resnet20(), ctx=ctx[0])
         snapshot.hybridize()
-        ct.copy_weights(net, snapshot)
+        copy_weights(net, snapshot)
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     rng = np.random.default_rng(seed)
     x_pool = rng.integers(0, 256, (2 * batch, 3, 32, 32), dtype=np.uint8)
@@ -62,8 +60,9 @@ def prepare(recipe_name: str, rate: float, seed: int = 0):
         xb = mx.nd.array(augment(x_pool[idx], rng), dtype="float32")
         yb = mx.nd.array(y_pool[idx], dtype="float32")
         if snapshot is not None:
-            xb, _ = ct.adversarial_mix(snapshot, xb, yb, recipe)
-        ct.train_step(model, trainer, loss_fn, xb, yb, ctx, batch)  # syncs (asscalar)
+            xb, _ = adversarial_mix(snapshot, xb, yb, fraction=recipe.adv_fraction,
+                                    eps=recipe.adv_eps)
+        train_step(model, trainer, loss_fn, xb, yb, ctx, batch)  # syncs (asscalar)
         return time.perf_counter() - start
 
     x_eval = rng.integers(0, 256, (500, 3, 32, 32), dtype=np.uint8)
@@ -71,10 +70,10 @@ def prepare(recipe_name: str, rate: float, seed: int = 0):
 
     def evaluation() -> float:
         """Seconds for one epoch's test-set evaluation (dropout runs also score dropout-on)."""
-        ct.evaluate(net, x_eval, y_eval, ctx[0], 32)  # warm
+        accuracy(net, x_eval, y_eval, batch=500, ctx=ctx[0])  # warm
         start = time.perf_counter()
         for _ in range(3):
-            ct.evaluate(net, x_eval, y_eval, ctx[0], 32)
+            accuracy(net, x_eval, y_eval, batch=500, ctx=ctx[0])
         evals = 2 if recipe.dropout else 1
         return (time.perf_counter() - start) / 3 * (TEST_IMAGES / len(x_eval)) * evals
 
@@ -94,7 +93,7 @@ def measure(steps: int, warmup: int) -> list[dict]:
             times[name].append(step())
     rows = []
     for name, (_, evaluation) in timers.items():
-        recipe = ct.RECIPES[name]
+        recipe = PAPER_RECIPES[name]
         batch, step_s, eval_s = recipe.batch_size, statistics.median(times[name]), evaluation()
         steps_per_epoch = TRAIN_IMAGES // batch
         epoch_s = steps_per_epoch * step_s + eval_s
@@ -112,26 +111,16 @@ def measure(steps: int, warmup: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 timed steps per recipe")
-    parser.add_argument("--out", default="", help="CSV to write (default: results/bench/"
-                        "train.csv, with --quick train-quick.csv)")
-    args = parser.parse_args(argv)
-    args.out = args.out or str(ROOT / "results" / "bench" / ("train-quick.csv" if args.quick
-                                                             else "train.csv"))
+    args = parse_bench_args(argv, __doc__, "train", "3 timed steps per recipe")
     steps, warmup = (3, 1) if args.quick else (8, 2)
-    meta = provenance()
-    rows = []
-    for row in measure(steps, warmup):
-        row = {**row, "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
-               "mode": "quick" if args.quick else "full", **meta}
-        rows.append(row)
+    rows = measure(steps, warmup)
+    for row in rows:
         print(f"{row['recipe']:8s} {row['images_per_s']:7.1f} img/s  step {row['step_ms']:7.1f} ms  "
               f"epoch ~{row['epoch_s_extrapolated'] / 60:5.1f} min  paper run "
               f"({row['paper_epochs']} epochs) ~{row['paper_run_h_extrapolated']:.1f} h "
               "(extrapolated)", flush=True)
-    path = write_csv(args.out, rows)
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    write_rows(args.out, rows, args.quick,
+               omp_num_threads=os.environ.get("OMP_NUM_THREADS", "unset"))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Run a benchmark script once per thread configuration, each in its own process.
+"""What the benchmark scripts share: their command line, their CSV, and running a script once
+per thread configuration, each in its own process.
 
 MXNet reads ``OMP_NUM_THREADS`` once, at import, so every configuration needs a fresh process:
 the script is run again with ``--child`` (and ``--quick``), prints its rows as one JSON line,
@@ -6,12 +7,39 @@ and the parent labels them with the configuration's name.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 
-__all__ = ["run_configs", "verdict"]
+from runkit import ROOT, rel
+from sap_mx.results import provenance, write_csv
+
+__all__ = ["parse_bench_args", "write_rows", "run_per_config", "run_configs", "verdict"]
+
+
+def parse_bench_args(argv, doc: str, name: str, quick_help: str, *, child: bool = False):
+    """``--quick`` (``quick_help``), ``--out`` (default ``results/bench/<name>.csv``, with
+    --quick ``<name>-quick.csv``) and, for scripts run per configuration, a hidden ``--child``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", default="", help=f"CSV to write (default: results/bench/"
+                        f"{name}.csv, with --quick {name}-quick.csv)")
+    if child:
+        parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / "results" / "bench" / (f"{name}-quick.csv" if args.quick
+                                                             else f"{name}.csv"))
+    return args
+
+
+def write_rows(out, rows, quick: bool, **extra) -> None:
+    """The rows with the run's mode, ``extra`` columns and provenance, written atomically."""
+    meta = provenance()
+    path = write_csv(out, [{**r, **extra, "mode": "quick" if quick else "full", **meta}
+                           for r in rows])
+    print(f"wrote {rel(path)}")
 
 
 def run_configs(script: str, configs: dict, quick: bool):
@@ -39,3 +67,22 @@ def verdict(row: dict) -> str:
     if row["target"] == "":
         return ""
     return f"target <= {row['target']}: {'met' if row['met'] else 'NOT met'}"
+
+
+def run_per_config(args, script: str, configs: dict, measure, *, width: int, extra=None) -> int:
+    """The ``main`` of a script measured once per configuration: as ``--child``, print
+    ``measure(quick)`` as JSON; as the parent, run every configuration, print one line per row
+    (metric padded to ``width``) and write the CSV; ``extra(name)`` adds columns per config."""
+    if args.child:
+        print(json.dumps(measure(args.quick)))
+        return 0
+    children = run_configs(script, configs, args.quick)
+    if children is None:
+        return 2
+    rows = []
+    for name, row in children:
+        rows.append({"config": name, **row, **(extra(name) if extra else {})})
+        print(f"{name:14s} {row['metric']:{width}s} {row['value']:8.2f}  {verdict(row)}   "
+              f"({row['detail']})", flush=True)
+    write_rows(args.out, rows, args.quick)
+    return 0

@@ -23,70 +23,30 @@ Usage: ``python -m experiments.mnist_sdr --profile smoke``; ``make mnist-sdr`` w
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import sys
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import sap_mx  # noqa: F401  (first: sets MXNet's OpenMP threads)
-import mxnet as mx
 import numpy as np
-from mxnet import autograd, gluon
+from mxnet import gluon
 
+from runkit import (KeyedRows, RunFolder, UsageError, arg, cli_main, parse_dataclass_args,
+                    progress_bar, rel, results_dir, seed_all)
 from sap_mx import checkpoint
-from sap_mx.attacks import EOT, deepfool, fgsm_minimal, fgsm_step, input_gradient, local_search
-from sap_mx.data import DataNotFound, load_mnist, official_mnist, write_mnist
-from sap_mx.models import get_model
+from sap_mx.evaluate import accuracy
+from sap_mx.io import write_text
 from sap_mx.models.mlp import SDRDecay, clamp_sigma
 from sap_mx.results import git_sha
+from sap_mx.sdr import (FIXED_EPS, SDR_DECAY, SDR_LEARNABLE, STOCHASTIC_MLPS as STOCHASTIC,
+                        build_mlp, table1_accuracies, train_epoch, variance_schedule)
 
-from .cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, seed_all
-from .profiles import UsageError, get_profile
-
-MODELS = {  # Table 1 column -> registry name
-    "Vanilla MLP": "mlp_vanilla", "SDR-decay MLP": "mlp_sdr_decay",
-    "Learnable SDR MLP": "mlp_sdr_learnable", "DropConnect": "mlp_dropconnect",
-}
-STOCHASTIC = {"mlp_sdr_decay", "mlp_sdr_learnable", "mlp_dropconnect"}
-FIXED_EPS = (0.1, 0.2, 0.3)
+from . import datasets
+from .profiles import MNIST, MnistProfile
+from .zoo import MLP_MODELS as MODELS, mlp_run_dir
 PAPER_CSV = Path(__file__).resolve().parent / "paper_numbers" / "mnist_table1.csv"
-
-
-# ---------------------------------------------------------------------------------------------
-# settings (our choices where the paper is silent; README, MNIST section)
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Settings:
-    """Training and attack budget of a profile."""
-
-    epochs: int
-    learnable_epochs: int     # SDR-Learnable trains longer: its variance schedule needs epochs
-    n_attack: int             # first n test images attacked (paper protocol)
-    eot: int                  # passes averaged by the EOT protocol
-    n_attack_eot: int         # first n test images attacked under the (costlier) EOT protocol
-    fgsm_grid: int = 1000     # Foolbox 1.x default: 1000 eps values up to max_epsilon = 1
-    deepfool_steps: int = 50
-    localsearch_rounds: int = 150
-    batch: int = 128
-    lr: float = 1e-3          # Adam
-    n_train: int = 0          # generated data only
-    n_test: int = 0
-
-
-SETTINGS = {
-    "paper": Settings(epochs=50, learnable_epochs=100, n_attack=10_000, eot=10,
-                      n_attack_eot=1_000),
-    "quick": Settings(epochs=10, learnable_epochs=20, n_attack=500, eot=10, n_attack_eot=100),
-    "smoke": Settings(epochs=3, learnable_epochs=6, n_attack=24, eot=3, n_attack_eot=24,
-                      fgsm_grid=50,
-                      deepfool_steps=10, localsearch_rounds=5, batch=64, n_train=640, n_test=200),
-}
-SDR_DECAY = {"sigma_init": 0.05, "beta": 0.01, "zeta": 0.9, "tau": 50}
-SDR_LEARNABLE = {"sigma_init": 0.05, "min": 0.0, "max": 1.0, "step": 0.05, "every": 5,
-                 "plateau_window": 3, "plateau_gain": 0.001}
 
 
 @dataclass
@@ -102,6 +62,7 @@ class Args:
                             "$MXNET_HOME/datasets/mnist)")
     n_attack: int = arg(0, "override the profile's number of attacked test images (0: keep)")
     out: str = arg("", "results folder (default: results/mnist, smoke: results/smoke/mnist)")
+    fresh: bool = arg(False, "discard the checkpoints of the trained MLPs and train anew")
     progress: bool = arg(True, "show progress bars")
 
 
@@ -111,181 +72,84 @@ def parse_args(argv=None) -> Args:
 
 
 # ---------------------------------------------------------------------------------------------
-# data
-# ---------------------------------------------------------------------------------------------
-def load_data(args: Args, s: Settings, out: Path):
-    """((x_train, y_train), (x_test, y_test)) as float32 0..1 / int, and a label for rows."""
-    if args.profile == "smoke":
-        folder = out / "data" / f"mnist-generated-seed{args.seed}"
-        if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
-            write_mnist(folder, n_train=s.n_train, n_test=s.n_test, seed=args.seed)
-        data = load_mnist(folder, download=False)
-        label = f"generated-mnist-format(seed={args.seed})"
-    else:
-        data = load_mnist(args.data_dir or None)
-        label = "mnist" if official_mnist(args.data_dir or None) else (
-            "mnist-format files (not the official SHA-1 digests)")
-    (x, y), (xt, yt) = data
-    return ((x.astype(np.float32) / 255, y), (xt.astype(np.float32) / 255, yt)), label
-
-
-# ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
-def accuracy(net, x, y, batch: int = 1000) -> float:
-    correct = 0
-    with autograd.pause(train_mode=False):
-        for start in range(0, len(x), batch):
-            pred = net(mx.nd.array(x[start:start + batch])).argmax(axis=1).asnumpy()
-            correct += int((pred == y[start:start + batch]).sum())
-    return correct / len(x)
-
-
-def train(name: str, args: Args, s: Settings, data, run_dir: Path, progress: bool):
+def train(name: str, args: Args, s: MnistProfile, data, run_dir: Path, progress: bool):
     """Train (or resume, or load) ``name``; returns (net, history)."""
     (x, y), (xt, yt) = data
     epochs = s.learnable_epochs if name == "mlp_sdr_learnable" else s.epochs
     config = {"model": name, "epochs": epochs, "batch": s.batch, "lr": s.lr, "seed": args.seed,
               "profile": args.profile, "sdr_decay": SDR_DECAY, "sdr_learnable": SDR_LEARNABLE}
-    seed_all(args.seed, zlib.crc32(name.encode()))
-    kwargs = {"sigma_init": SDR_DECAY["sigma_init"]} if name == "mlp_sdr_decay" else (
-        {"sigma_init": SDR_LEARNABLE["sigma_init"]} if name == "mlp_sdr_learnable" else {})
-    net = get_model(name, **kwargs)
-    net.initialize()
-    net.hybridize()
-    trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": s.lr})
-    rule = SDRDecay(net, beta=SDR_DECAY["beta"], zeta=SDR_DECAY["zeta"],
-                    tau=SDR_DECAY["tau"]) if name == "mlp_sdr_decay" else None
-    bounds = [SDR_LEARNABLE["min"], SDR_LEARNABLE["max"]]
-    ckpt, start, history, last_raise = run_dir / "checkpoint", 0, [], -10**9
-    if checkpoint.exists(ckpt):
-        meta, files = checkpoint.load(ckpt)
-        if meta["config"] != json.loads(json.dumps(config)):
-            raise checkpoint.CheckpointError(f"{ckpt} holds a run with another configuration; "
-                                             "delete it or use --out")
-        net.load_parameters(files["net.params"])
-        trainer.load_states(files["trainer.states"])
-        start, history = meta["epoch"], meta["history"]
-        bounds, last_raise = meta["bounds"], meta["last_raise"]
-        if rule is not None:
-            rule.batches = meta["sdr_batches"]
-    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    steps = len(x) // s.batch
-    for epoch in range(start, epochs):
-        rng = np.random.default_rng([args.seed, zlib.crc32(name.encode()), epoch])
-        seed_all(args.seed, zlib.crc32(f"{name}/{epoch}".encode()))
-        order = rng.permutation(len(x))
-        bar = progress_bar(progress, steps, f"{name} epoch {epoch + 1}/{epochs}")
-        loss_sum = 0.0
-        for step in range(steps):
-            idx = order[step * s.batch:(step + 1) * s.batch]
-            xb, yb = mx.nd.array(x[idx]), mx.nd.array(y[idx])
-            with autograd.record():
-                loss = loss_fn(net(xb), yb)
-            loss.backward()
-            trainer.step(s.batch)
+    run = RunFolder(run_dir, config=config).lock()
+    if args.fresh:
+        run.discard()
+    try:
+        seed_all(args.seed, zlib.crc32(name.encode()))
+        net = build_mlp(name)
+        trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": s.lr})
+        rule = SDRDecay(net, beta=SDR_DECAY["beta"], zeta=SDR_DECAY["zeta"],
+                        tau=SDR_DECAY["tau"]) if name == "mlp_sdr_decay" else None
+        state = {"start": 0, "history": [], "bounds": [SDR_LEARNABLE["min"], SDR_LEARNABLE["max"]],
+                 "last_raise": -10**9}
+
+        def restore(meta, files):
+            net.load_parameters(files["net.params"])
+            trainer.load_states(files["trainer.states"])
+            state.update(start=meta["epoch"], history=meta["history"], bounds=meta["bounds"],
+                         last_raise=meta["last_raise"])
             if rule is not None:
-                rule.step(batch_size=s.batch)
-            if name == "mlp_sdr_learnable":
-                clamp_sigma(net, *bounds)
-            loss_sum += float(loss.sum().asscalar())
+                rule.batches = meta["sdr_batches"]
+
+        run.resume(restore)
+        start, history = state["start"], state["history"]
+        bounds, last_raise = state["bounds"], state["last_raise"]
+        loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+        steps = len(x) // s.batch
+        for epoch in range(start, epochs):
+            rng = np.random.default_rng([args.seed, zlib.crc32(name.encode()), epoch])
+            seed_all(args.seed, zlib.crc32(f"{name}/{epoch}".encode()))
+            bar = progress_bar(progress, steps, f"{name} epoch {epoch + 1}/{epochs}")
+
+            def on_step(step, loss_sum, bar=bar):
+                if bar is not None:
+                    bar.set_postfix(loss=f"{loss_sum / ((step + 1) * s.batch):.3f}")
+                    bar.update()
+
+            loss_sum = train_epoch(net, trainer, loss_fn, x, y, batch=s.batch,
+                                   order=rng.permutation(len(x)), rule=rule,
+                                   bounds=bounds if name == "mlp_sdr_learnable" else None,
+                                   on_step=on_step)
             if bar is not None:
-                bar.set_postfix(loss=f"{loss_sum / ((step + 1) * s.batch):.3f}")
-                bar.update()
-        if bar is not None:
-            bar.close()
-        test_acc = accuracy(net, xt, yt)
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / (steps * s.batch),
-                        "test_acc": test_acc, "sigma_min": bounds[0], "sigma_max": bounds[1]})
-        if name == "mlp_sdr_learnable":
-            bounds, last_raise = variance_schedule(history, bounds, last_raise, epoch)
-            clamp_sigma(net, *bounds)
-        checkpoint.save(ckpt, {"net.params": net.save_parameters,
-                               "trainer.states": trainer.save_states},
-                        {"epoch": epoch + 1, "config": config, "history": history,
-                         "bounds": bounds, "last_raise": last_raise,
-                         "sdr_batches": rule.batches if rule is not None else 0})
-        print(f"  {name} epoch {epoch + 1}/{epochs}: loss {history[-1]['train_loss']:.3f}, "
-              f"test (one pass) {100 * test_acc:.2f}%"
-              + (f", sigma in [{bounds[0]:.2f}, {bounds[1]:.2f}]"
-                 if name == "mlp_sdr_learnable" else ""), file=sys.stderr, flush=True)
-    return net, history
+                bar.close()
+            test_acc = accuracy(net, xt, yt, batch=1000)
+            history.append({"epoch": epoch + 1, "train_loss": loss_sum / (steps * s.batch),
+                            "test_acc": test_acc, "sigma_min": bounds[0], "sigma_max": bounds[1]})
+            if name == "mlp_sdr_learnable":
+                bounds, last_raise = variance_schedule(history, bounds, last_raise, epoch)
+                clamp_sigma(net, *bounds)
+            run.save({"net.params": net.save_parameters, "trainer.states": trainer.save_states},
+                     {"epoch": epoch + 1, "history": history, "bounds": bounds,
+                      "last_raise": last_raise,
+                      "sdr_batches": rule.batches if rule is not None else 0})
+            print(f"  {name} epoch {epoch + 1}/{epochs}: loss {history[-1]['train_loss']:.3f}, "
+                  f"test (one pass) {100 * test_acc:.2f}%"
+                  + (f", sigma in [{bounds[0]:.2f}, {bounds[1]:.2f}]"
+                     if name == "mlp_sdr_learnable" else ""), file=sys.stderr, flush=True)
+        return net, history
+    finally:
+        run.unlock()  # a process may train again (tests, notebooks)
 
 
-def variance_schedule(history: list[dict], bounds, last_raise: int, epoch: int):
-    """Section 4.3's schedule after epoch ``epoch`` (0-based): both sigma bounds + ``step`` when
-    the test accuracy plateaus, at most once every ``every`` epochs; returns (bounds, last_raise)."""
-    if _plateau(history) and epoch - last_raise >= SDR_LEARNABLE["every"]:
-        step = SDR_LEARNABLE["step"]
-        return [round(bounds[0] + step, 10), round(bounds[1] + step, 10)], epoch
-    return list(bounds), last_raise
-
-
-def _plateau(history: list[dict]) -> bool:
-    """The last test accuracy is not above the best of the previous ``plateau_window`` epochs by
-    more than ``plateau_gain`` (our reading of "if the test performance begins to plateau")."""
-    w = SDR_LEARNABLE["plateau_window"]
-    if len(history) <= w:
-        return False
-    best = max(h["test_acc"] for h in history[-w - 1:-1])
-    return history[-1]["test_acc"] - best <= SDR_LEARNABLE["plateau_gain"]
-
-
-# ---------------------------------------------------------------------------------------------
-# attacks
-# ---------------------------------------------------------------------------------------------
-def predictor(net, samples: int):
-    """probabilities of a batch: one pass (samples = 1) or the mean of ``samples`` passes."""
-    def predict(batch):
-        batch = batch if isinstance(batch, mx.nd.NDArray) else mx.nd.array(batch)
-        with autograd.pause(train_mode=False):
-            total = None
-            for _ in range(samples):
-                p = mx.nd.softmax(net(batch), axis=-1)
-                total = p if total is None else total + p
-        return (total / samples).asnumpy()
-    return predict
-
-
-def attack_model(name: str, net, x: np.ndarray, y: np.ndarray, protocol: str, s: Settings,
+def attack_model(name: str, net, x: np.ndarray, y: np.ndarray, protocol: str, s: MnistProfile,
                  seed: int, progress: bool) -> dict[str, float]:
-    """Accuracy (fraction of ``x``) clean and under each attack, for one protocol."""
-    k = s.eot if (protocol == "eot" and name in STOCHASTIC) else 1
-    model = EOT(net, k) if k > 1 else net
-    predict = predictor(net, k)
-    out = {}
-    seed_all(seed, zlib.crc32(f"{name}/{protocol}/clean".encode()))
-    out["clean"] = float((predict(x).argmax(1) == y).mean())
-
-    seed_all(seed, zlib.crc32(f"{name}/{protocol}/fgsm".encode()))
-    _, eps = fgsm_minimal(net, x, y, epsilons=s.fgsm_grid, max_epsilon=1.0, mc_samples=k,
-                          predict=predict, clip=(0.0, 1.0))
-    out["fgsm"] = float(np.isinf(eps).mean())
-    seed_all(seed, zlib.crc32(f"{name}/{protocol}/fgsm-fixed".encode()))
-    g = input_gradient(net, x, y, mc_samples=k)
-    for e in FIXED_EPS:
-        adv = fgsm_step(mx.nd.array(x), g, e, clip=(0.0, 1.0))
-        out[f"fgsm_eps{e:g}"] = float((predict(adv).argmax(1) == y).mean())
-
-    seed_all(seed, zlib.crc32(f"{name}/{protocol}/deepfool".encode()))
-    _, fooled = deepfool(model, x, y, steps=s.deepfool_steps, candidates=10, overshoot=0.02,
-                         clip=(0.0, 1.0), return_fooled=True)
-    out["deepfool"] = float(1.0 - fooled.mean())  # judged by its own queries, like the others
-
-    seed_all(seed, zlib.crc32(f"{name}/{protocol}/localsearch".encode()))
-    rng = np.random.default_rng([seed, zlib.crc32(f"{name}/{protocol}".encode())])
-    robust = 0
-    bar = progress_bar(progress, len(x), f"{name} {protocol} LocalSearch", unit="image")
-    for image, label in zip(x, y, strict=True):
-        found = local_search(predict, image, int(label), rounds=s.localsearch_rounds,
-                             clip=(0.0, 1.0), rng=rng)
-        robust += found is None
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
-    out["localsearch"] = robust / len(x)
-    return out
+    """Accuracy (fraction of ``x``) clean and under each attack, for one protocol
+    (``sap_mx.sdr.table1_accuracies``)."""
+    return table1_accuracies(
+        net, x, y, eot=s.eot if (protocol == "eot" and name in STOCHASTIC) else 1,
+        fgsm_grid=s.fgsm_grid, deepfool_steps=s.deepfool_steps,
+        localsearch_rounds=s.localsearch_rounds, seed=seed, tag=f"{name}/{protocol}",
+        reseed=lambda what: seed_all(seed, zlib.crc32(f"{name}/{protocol}/{what}".encode())),
+        progress=progress_bar(progress, len(x), f"{name} {protocol} LocalSearch", unit="image"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,19 +159,18 @@ KEY_FIELDS = ("model", "protocol", "attack", "n", "seed", "profile", "checkpoint
 
 
 def run(args: Args) -> list[Path]:
-    profile = get_profile(args.profile)
-    s = SETTINGS[profile.name]
+    s = MNIST.get(args.profile)
     if args.n_attack < 0:
         raise UsageError(f"--n-attack must be >= 0, got {args.n_attack}")
     if args.n_attack:
-        s = dataclasses.replace(s, n_attack=args.n_attack,
+        s = replace(s, n_attack=args.n_attack,
                                 n_attack_eot=min(args.n_attack, s.n_attack_eot))
     names = [m.strip() for m in args.models.split(",") if m.strip()] or list(MODELS.values())
     unknown = [m for m in names if m not in MODELS.values()]
     if unknown:
         raise UsageError(f"unknown model {unknown[0]!r}; valid: {', '.join(MODELS.values())}")
-    out = Path(args.out) if args.out else profile.results_dir() / "mnist"
-    data, data_label = load_data(args, s, out)
+    out = Path(args.out) if args.out else results_dir(args.profile, "mnist")
+    data, data_label = datasets.load_mnist_data(s, args.profile, args.seed, args.data_dir, out)
     (_, _), (xt, yt) = data
     if s.n_attack > len(xt):
         raise UsageError(f"--n-attack {s.n_attack} is more than the {len(xt)} test images")
@@ -315,7 +178,7 @@ def run(args: Args) -> list[Path]:
     store = KeyedRows(out / "table1.csv", KEY_FIELDS)
     sha, ids = git_sha(), {}
     for name in names:
-        run_dir = out / "models" / f"{name}-{args.profile}-seed{args.seed}"
+        run_dir = mlp_run_dir(out / "models", name, args.profile, args.seed)
         net, history = train(name, args, s, data, run_dir, args.progress)
         ckpt = checkpoint.load(run_dir / "checkpoint")[0]
         ckpt_id = ids[name] = f"{rel(run_dir)}@epoch{ckpt['epoch']}"
@@ -338,7 +201,7 @@ def run(args: Args) -> list[Path]:
                                                      for a, v in acc.items())
                   + f"  ({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
     for other in MODELS.values():  # models trained by earlier runs keep their cells
-        other_dir = out / "models" / f"{other}-{args.profile}-seed{args.seed}"
+        other_dir = mlp_run_dir(out / "models", other, args.profile, args.seed)
         if other not in ids and checkpoint.exists(other_dir / "checkpoint"):
             epoch = checkpoint.load(other_dir / "checkpoint")[0]["epoch"]
             ids[other] = f"{rel(other_dir)}@epoch{epoch}"
@@ -360,7 +223,7 @@ def load_paper_numbers(path: Path = PAPER_CSV) -> dict[tuple[str, str], dict]:
         return {(r["model"], r["attack"]): r for r in csv.DictReader(handle)}
 
 
-def write_table(out: Path, store: KeyedRows, args: Args, s: Settings,
+def write_table(out: Path, store: KeyedRows, args: Args, s: MnistProfile,
                 checkpoints: dict[str, str]) -> Path:
     """``table1.md``: the paper's layout (attacks as rows, models as columns), each cell
     "ours (paper)", one table per protocol, plus the fixed-eps FGSM rows the paper lacks."""
@@ -400,15 +263,11 @@ def write_table(out: Path, store: KeyedRows, args: Args, s: Settings,
                 cells.append(text)
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")
-    path = out / "table1.md"
-    tmp = path.with_name(".table1.md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
-    return path
+    return write_text(out / "table1.md", "\n".join(lines))
 
 
 def main(argv=None) -> int:
-    return cli_main(run, parse_args, argv, (DataNotFound, UsageError, checkpoint.CheckpointError))
+    return cli_main(run, parse_args, argv)
 
 
 if __name__ == "__main__":

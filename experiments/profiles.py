@@ -1,46 +1,108 @@
-"""Profiles shared by the experiment drivers: how much data and compute a run uses.
+"""The profiles of the image and MNIST drivers, built with keywords (``runkit.profiles``).
 
-* ``paper``: the paper's recipe exactly (real data, every epoch, batch 512).
-* ``quick``: real data, a tenth of the epochs (learning-rate milestones scaled to match), for a
-  first look in CPU time.
-* ``smoke``: a small generated CIFAR-10 in the official file format (so the real loader runs),
-  a few epochs, small batches: seconds to minutes. Never results: its rows say ``smoke``.
+One table per kind of work, each keyed by the profile names ``paper`` / ``quick`` / ``smoke``:
+
+* ``TRAIN``: how image models are trained (``experiments.image_train``);
+* ``EVAL``: how the figure experiments evaluate them (``experiments.image_eval``);
+* ``ADAPTIVE``: how hard the adaptive attacks try (``experiments.adaptive``);
+* ``MNIST``: training and attack budget of Khan et al.'s Table 1 (``experiments.mnist_sdr``).
+
+The Atari agent's table is ``rl.profiles.ATARI``. Where a number is the paper's, the ``paper``
+profile has it; the others are our reductions (docs/choices.md).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from runkit import Profiles
 
-
-class UsageError(ValueError):
-    """A command-line mistake: reported in one line, exit status 2."""
+__all__ = ["TrainProfile", "EvalProfile", "AdaptiveProfile", "MnistProfile", "TRAIN", "EVAL",
+           "ADAPTIVE", "MNIST"]
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    data: str                 # 'cifar10' (real) or 'generated'
+@dataclass(frozen=True, kw_only=True)
+class TrainProfile:
+    """How much data and compute an image training run uses."""
+
+    data: str                 # 'real' (the dataset's files) or 'generated' (smoke)
     epoch_scale: float        # fraction of the recipe's epochs
     batch_size: int | None    # None: the recipe's
     n_train: int = 0          # generated data only
     n_test: int = 0
     min_epochs: int = 1
 
-    def results_dir(self) -> Path:
-        """Where runs of this profile write: results/ (smoke: results/smoke/, git-ignored)."""
-        return ROOT / "results" / ("smoke" if self.name == "smoke" else "")
+
+@dataclass(frozen=True, kw_only=True)
+class EvalProfile:
+    """How much work a figure experiment does (the paper's numbers in ``paper``)."""
+
+    n_test: int            # first n test images
+    predict_mc: int        # passes averaged for a stochastic model's prediction
+    attack_mc: int         # MC samples of an FGSM gradient on a stochastic model
+    iterative_mc: int      # MC samples per step of the iterative attack on SAP-100
+    mc_grid: tuple         # Fig. 6 adversary MC samples
+    batch: int = 128
 
 
-PROFILES = {
-    "paper": Profile("paper", "cifar10", 1.0, None),
-    "quick": Profile("quick", "cifar10", 0.1, None, min_epochs=3),
-    "smoke": Profile("smoke", "generated", 0.02, 64, n_train=640, n_test=200, min_epochs=8),
-}
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveProfile:
+    """How hard the adaptive attacks try, and on how many images."""
+
+    n_test: int
+    predict_mc: int
+    paper_mc: int            # MC samples of the paper's FGSM (image models)
+    steps: int               # PGD steps
+    eot_samples: int         # EOT passes per gradient (PGD, APGD)
+    apgd_iter: int
+    batch: int = 128
 
 
-def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise UsageError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}")
-    return PROFILES[name]
+@dataclass(frozen=True, kw_only=True)
+class MnistProfile:
+    """Training and attack budget of Khan et al.'s Table 1."""
+
+    epochs: int
+    learnable_epochs: int     # SDR-Learnable trains longer: its variance schedule needs epochs
+    n_attack: int             # first n test images attacked (paper protocol)
+    eot: int                  # passes averaged by the EOT protocol
+    n_attack_eot: int         # first n test images attacked under the (costlier) EOT protocol
+    fgsm_grid: int = 1000     # Foolbox 1.x default: 1000 eps values up to max_epsilon = 1
+    deepfool_steps: int = 50
+    localsearch_rounds: int = 150
+    batch: int = 128
+    lr: float = 1e-3          # Adam
+    n_train: int = 0          # generated data only
+    n_test: int = 0
+
+
+TRAIN = Profiles("image training", {
+    "paper": TrainProfile(data="real", epoch_scale=1.0, batch_size=None),
+    "quick": TrainProfile(data="real", epoch_scale=0.1, batch_size=None, min_epochs=3),
+    "smoke": TrainProfile(data="generated", epoch_scale=0.02, batch_size=64, n_train=640,
+                          n_test=200, min_epochs=8),
+})
+EVAL = Profiles("the image experiments", {
+    "paper": EvalProfile(n_test=10_000, predict_mc=100, attack_mc=100, iterative_mc=10,
+                         mc_grid=(1, 10, 100, 1000)),
+    "quick": EvalProfile(n_test=1_000, predict_mc=20, attack_mc=20, iterative_mc=5,
+                         mc_grid=(1, 10, 100)),
+    "smoke": EvalProfile(n_test=32, predict_mc=4, attack_mc=4, iterative_mc=2,
+                         mc_grid=(1, 4, 16), batch=32),
+})
+ADAPTIVE = Profiles("the adaptive evaluation", {
+    "paper": AdaptiveProfile(n_test=1_000, predict_mc=100, paper_mc=100, steps=40,
+                             eot_samples=20, apgd_iter=100),
+    "quick": AdaptiveProfile(n_test=200, predict_mc=20, paper_mc=20, steps=20, eot_samples=10,
+                             apgd_iter=50),
+    "smoke": AdaptiveProfile(n_test=16, predict_mc=2, paper_mc=2, steps=4, eot_samples=2,
+                             apgd_iter=4, batch=16),
+})
+MNIST = Profiles("Khan et al.'s Table 1", {
+    "paper": MnistProfile(epochs=50, learnable_epochs=100, n_attack=10_000, eot=10,
+                          n_attack_eot=1_000),
+    "quick": MnistProfile(epochs=10, learnable_epochs=20, n_attack=500, eot=10,
+                          n_attack_eot=100),
+    "smoke": MnistProfile(epochs=3, learnable_epochs=6, n_attack=24, eot=3, n_attack_eot=24,
+                          fgsm_grid=50, deepfool_steps=10, localsearch_rounds=5, batch=64,
+                          n_train=640, n_test=200),
+})

@@ -2,83 +2,42 @@
 
     python -m rl.ddqn --game Bowling --profile smoke
 
-Readable top to bottom: arguments and profiles, the learner (Double DQN target, Huber loss,
-DeepMind RMSProp), then ``train``: act epsilon-greedily, store the transition, learn every 4 steps,
+Readable top to bottom: arguments (profiles: ``rl.profiles``; the learner, with the Double DQN
+target, Huber loss and DeepMind RMSProp: ``rl.learner``), then ``train``: act epsilon-greedily, store the transition, learn every 4 steps,
 sync the target network every ``target_sync`` steps, checkpoint every ``checkpoint_every`` steps.
-A rerun with the same arguments resumes from the last checkpoint (``--fresh`` discards it).
+A rerun with the same arguments resumes from the last checkpoint (``--fresh`` discards it); the
+run folder's rules are ``runkit.RunFolder``'s.
 
 Outputs under ``results/atari/runs/<Game>-<profile>-seed<k>/`` (smoke: ``results/smoke/atari/``):
 ``checkpoint/`` (online and target nets, optimizer state, counters, epsilon, numpy RNG state,
 optionally the replay buffer), ``episodes.csv`` (one row per game played), ``curve.png`` and, once
 all steps are done, ``final.params`` + ``final.json``.
 """
+
 from __future__ import annotations
 
-import os
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))  # before mxnet: all cores
+import sap_mx  # noqa: F401  (first: sets MXNet's OpenMP threads to the core count)
+import numpy as np
 
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+from runkit import RunFolder, UsageError, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
+from runkit.figures import pyplot, save_figure
+from sap_mx.io import write_csv
+from sap_mx.results import git_sha
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-from mxnet import autograd, gluon  # noqa: E402
-
-from experiments.cli import arg, cli_main, parse_dataclass_args, progress_bar, save_figure, seed_all  # noqa: E402
-from experiments.profiles import ROOT, UsageError  # noqa: E402
-from sap_mx import checkpoint  # noqa: E402
-from sap_mx.results import git_sha, write_csv  # noqa: E402
-
-from .envs import GameNotFound, make_env, resolve_game  # noqa: E402
-from .qnet import NatureQNet, nature_qnet  # noqa: E402
-from .replay import Replay  # noqa: E402
+from .envs import make_env, resolve_game
+from .learner import GAMMA, LR, Learner, ddqn_targets, deepmind_rmsprop  # noqa: F401
+from .profiles import ATARI, PROFILES, AtariProfile  # noqa: F401
+from .replay import Replay
 
 __all__ = ["Args", "AtariProfile", "PROFILES", "Learner", "ddqn_targets", "epsilon_at", "train",
            "run_dir_for", "main"]
-
-
-# ---------------------------------------------------------------------------------------------
-# profiles and arguments
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AtariProfile:
-    """One budget for training and evaluating an agent (``paper`` is Appendix A's)."""
-
-    name: str
-    steps: int  #: agent steps trained (4 frames each)
-    replay: int  #: transitions kept in the replay
-    learning_starts: int  #: steps of experience before the first update
-    eps_decay: int  #: steps over which epsilon falls linearly from 1 to 0.1
-    target_sync: int  #: steps between target-network syncs
-    checkpoint_every: int  #: steps between checkpoints
-    save_replay: bool  #: checkpoints include the replay buffer
-    train_max_steps: int | None  #: cap on agent steps per training game (None: ALE's 27,000)
-    eval_episodes: int  #: games per (model, lambda) in the Table 1 evaluation
-    eval_mc: int  #: Monte Carlo passes for SAP's gradient and for its action
-    eval_max_steps: int  #: cap on agent steps per evaluation game
-    eval_epsilon: float = 0.05  #: epsilon-greedy during evaluation (Mnih et al. 2015)
-
-    def results_dir(self) -> Path:
-        return ROOT / "results" / ("smoke/atari" if self.name == "smoke" else "atari")
-
-
-PROFILES = {
-    # Appendix A: 100M steps, 1M replay, epsilon 1 -> 0.1 over 1M steps, target sync every 10,000
-    # steps; replay start 50,000 and the evaluation settings are Mnih et al. (2015)'s.
-    "paper": AtariProfile("paper", 100_000_000, 1_000_000, 50_000, 1_000_000, 10_000, 250_000,
-                          False, None, 30, 100, 4_500),
-    # ~1 h of training on this 2-core CPU, plus the evaluation (README, "Atari")
-    "quick": AtariProfile("quick", 200_000, 100_000, 20_000, 100_000, 2_000, 10_000,
-                          True, None, 20, 16, 4_500),
-    # minutes: short capped games, a learner that runs but has not learnt
-    "smoke": AtariProfile("smoke", 3_000, 3_000, 500, 2_000, 500, 1_000,
-                          True, 300, 2, 4, 300),
-}
 
 
 @dataclass
@@ -86,7 +45,7 @@ class Args:
     """Training one DDQN agent (python -m rl.ddqn --help)."""
 
     game: str = arg("Bowling", "ALE game name, e.g. Bowling, Assault, SpaceInvaders")
-    profile: str = arg("paper", "paper | quick | smoke (budgets: README, 'Atari')")
+    profile: str = arg("paper", "paper | quick | smoke (budgets: rl/profiles.py, docs/atari.md)")
     seed: int = arg(0, "seeds the network, the replay sampling, epsilon-greedy and the emulator")
     steps: int = arg(0, "agent steps to train (0: the profile's)")
     out: str = arg("", "run folder (default results/atari/runs/<Game>-<profile>-seed<k>)")
@@ -95,11 +54,9 @@ class Args:
     progress: bool = arg(True, "show a progress bar")
 
 
-# the DeepMind hyper-parameters of Appendix A (and Mnih et al. 2015)
-GAMMA = 0.99
+# the DeepMind hyper-parameters of Appendix A (and Mnih et al. 2015) the loop uses
 BATCH = 32
 UPDATE_EVERY = 4
-LR = 2.5e-4
 EPS_FINAL = 0.1
 
 
@@ -115,82 +72,6 @@ def epsilon_at(step: int, decay: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# the learner
-# ---------------------------------------------------------------------------------------------
-def ddqn_targets(q_next_online, q_next_target, rewards, done, gamma: float = GAMMA):
-    """Double DQN: r + gamma * (1 - done) * Q_target(s', argmax_a Q_online(s', a))."""
-    best = mx.nd.argmax(q_next_online, axis=1)
-    return rewards + gamma * (1.0 - done) * mx.nd.pick(q_next_target, best, axis=1)
-
-
-def deepmind_rmsprop():
-    """RMSProp as in the DQN code: centered, decay 0.95 for both moments, epsilon 0.01 inside
-    the square root, no momentum; applied to the batch's *summed* loss."""
-    return mx.optimizer.RMSProp(learning_rate=LR, gamma1=0.95, gamma2=0.0, epsilon=0.01,
-                                centered=True)
-
-
-class Learner:
-    """Online and target Nature CNNs, their optimizer, and one DDQN update.
-
-    The networks are hybridized with ``static_alloc`` and ``static_shape`` (``graph='static'``,
-    measured fastest on CPU by ``make bench``; 'plain' hybridizes without them, 'none' runs
-    imperatively); acting uses a third, parameter-sharing copy so that batch-1 calls do not
-    change the shapes the training graph was built for.
-    """
-
-    GRAPHS = {"static": {"static_alloc": True, "static_shape": True}, "plain": {}, "none": None}
-
-    def __init__(self, actions: int, seed: int, ctx=None, graph: str = "static"):
-        if graph not in self.GRAPHS:
-            raise ValueError(f"graph must be one of {', '.join(self.GRAPHS)}, got {graph!r}")
-        self.ctx = ctx or mx.cpu()
-        self.online = nature_qnet(actions, ctx=self.ctx, seed=seed)
-        self.target = nature_qnet(actions, ctx=self.ctx)
-        self.actor = NatureQNet(actions, prefix=self.online.prefix,
-                                params=self.online.collect_params())
-        if self.GRAPHS[graph] is not None:
-            for net in (self.online, self.target, self.actor):
-                net.hybridize(**self.GRAPHS[graph])
-        self.sync_target()
-        self.trainer = gluon.Trainer(self.online.collect_params(), deepmind_rmsprop())
-        self.loss = gluon.loss.HuberLoss(rho=1.0)
-
-    def sync_target(self) -> None:
-        for src, dst in zip(self.online.collect_params().values(),
-                            self.target.collect_params().values(), strict=True):
-            dst.set_data(src.data())
-
-    def act(self, obs: np.ndarray) -> int:
-        """Greedy action for one (4, 84, 84) observation."""
-        x = mx.nd.array(obs[None], ctx=self.ctx, dtype="float32")
-        return int(self.actor(x).argmax(axis=1).asscalar())
-
-    def update(self, states, actions, rewards, next_states, done) -> float:
-        """One RMSProp step on the summed Huber loss of a replay batch; returns the mean loss."""
-        f = lambda a: mx.nd.array(a, ctx=self.ctx, dtype="float32")  # noqa: E731
-        s, s2 = f(states), f(next_states)
-        y = ddqn_targets(self.online(s2), self.target(s2), f(rewards), f(done))
-        with autograd.record():
-            q = mx.nd.pick(self.online(s), f(actions), axis=1)
-            loss = self.loss(q, y)
-        loss.backward()
-        self.trainer.step(1)
-        return float(loss.mean().asscalar())
-
-    # -- state --------------------------------------------------------------------------------
-    def writers(self) -> dict:
-        return {"online.params": self.online.save_parameters,
-                "target.params": self.target.save_parameters,
-                "trainer.states": self.trainer.save_states}
-
-    def load(self, files: dict) -> None:
-        self.online.load_parameters(files["online.params"], ctx=self.ctx)
-        self.target.load_parameters(files["target.params"], ctx=self.ctx)
-        self.trainer.load_states(files["trainer.states"])
-
-
-# ---------------------------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------------------------
 EPISODE_FIELDS = ("game_index", "step", "return", "length", "epsilon", "seconds")
@@ -201,10 +82,7 @@ def write_outputs(run_dir: Path, episodes: list[dict], caption: str) -> None:
     if not episodes:
         return
     write_csv(run_dir / "episodes.csv", episodes)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     steps = np.array([e["step"] for e in episodes], float)
     returns = np.array([e["return"] for e in episodes], float)
@@ -220,12 +98,11 @@ def write_outputs(run_dir: Path, episodes: list[dict], caption: str) -> None:
 
 
 def check_args(args: Args) -> AtariProfile:
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; use one of {', '.join(PROFILES)}")
+    profile = ATARI.get(args.profile)
     if args.steps < 0 or args.stop_after < 0 or args.seed < 0:
         raise UsageError("--steps, --stop-after and --seed must be >= 0")
     resolve_game(args.game)  # GameNotFound lists close names
-    return PROFILES[args.profile]
+    return profile
 
 
 def config_of(args: Args, profile: AtariProfile, steps: int) -> dict:
@@ -243,34 +120,7 @@ def training_part(config: dict) -> dict:
     return config
 
 
-RUN_FILES = ("episodes.csv", "curve.png", "final.params", "final.json", "eval_games.csv")
-
-
-def discard_run(run_dir: Path) -> None:
-    """--fresh: remove what a run wrote in ``run_dir`` (and nothing else there)."""
-    import shutil
-
-    for name in ("checkpoint", "checkpoint.old"):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
-    for stale in run_dir.glob(".checkpoint.*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)
-
-
-def lock_run(run_dir: Path):
-    """An exclusive lock on ``run_dir`` for this process (released when it exits)."""
-    import fcntl
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise UsageError(f"{run_dir} is in use by another training process; wait for it or "
-                         "pass --out to train elsewhere") from None
-    return handle
+RUN_FILES = ("episodes.csv", "curve.png", "eval_games.csv")  # besides final.params/.json
 
 
 def train(args: Args) -> dict:
@@ -279,132 +129,121 @@ def train(args: Args) -> dict:
     game = resolve_game(args.game)
     steps_total = args.steps or profile.steps
     run_dir = run_dir_for(args, profile)
-    ckpt_dir = run_dir / "checkpoint"
     config = config_of(args, profile, steps_total)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--out {run_dir} is a file; name a folder")
-    lock = lock_run(run_dir)  # noqa: F841 - held until this process ends
+    run = RunFolder(run_dir, config=config, outputs=RUN_FILES, compare=training_part).lock()
     if args.fresh:
-        discard_run(run_dir)
-    final_json = run_dir / "final.json"
-    if final_json.is_file() and (run_dir / "final.params").is_file() and not args.fresh:
-        record = json.loads(final_json.read_text())
-        if record.get("steps") == steps_total and record.get("game") == game \
-                and record.get("seed") == args.seed and record.get("profile") == args.profile:
+        run.discard()
+    try:
+        record = run.finished(lambda r: r.get("steps") == steps_total and r.get("game") == game
+                              and r.get("seed") == args.seed and r.get("profile") == args.profile)
+        if record is not None:
             print(f"{game} {args.profile} seed{args.seed}: already trained ({steps_total:,} "
                   f"steps, code {record.get('git_sha')}); --fresh retrains", file=sys.stderr)
             return {**record, "run_dir": str(run_dir), "already_done": True}
 
-    # seeding: one block (python, numpy, mxnet), then the generators the loop draws from
-    seed_all(args.seed, 0)
-    env = make_env(game, training=True, max_episode_steps=profile.train_max_steps)
-    actions = int(env.action_space.n)
-    learner = Learner(actions, seed=args.seed)
-    replay = Replay(min(profile.replay, steps_total + 1))
-    rng = np.random.default_rng(args.seed)
-    step, episodes, updates = 0, [], 0
-    sha = git_sha()
-    if checkpoint.exists(ckpt_dir):
-        meta, files = checkpoint.load(ckpt_dir)
-        if training_part(meta.get("config", {})) != training_part(config):
-            raise checkpoint.CheckpointError(
-                f"{ckpt_dir} holds a run with other settings; pass --fresh to discard it or "
-                "--out to train elsewhere")
-        learner.load(files)
-        if "replay.npz" in files:
-            replay = Replay.load(files["replay.npz"])
-        try:
-            step, episodes, updates = meta["step"], meta["episodes"], meta["updates"]
+        # seeding: one block (python, numpy, mxnet), then the generators the loop draws from
+        seed_all(args.seed, 0)
+        env = make_env(game, training=True, max_episode_steps=profile.train_max_steps)
+        actions = int(env.action_space.n)
+        learner = Learner(actions, seed=args.seed)
+        replay = Replay(min(profile.replay, steps_total + 1))
+        rng = np.random.default_rng(args.seed)
+        state = {"step": 0, "episodes": [], "updates": 0, "sha": git_sha(), "replay": replay,
+                 "refilled": True}
+
+        def restore(meta, files):
+            learner.load(files)
+            if "replay.npz" in files:
+                state["replay"], state["refilled"] = Replay.load(files["replay.npz"]), False
+            state.update(step=meta["step"], episodes=meta["episodes"], updates=meta["updates"])
             rng.bit_generator.state = meta["rng"]
-        except KeyError as missing:
-            raise checkpoint.CheckpointError(f"{ckpt_dir} lacks {missing} (written by another "
-                                             "version?); pass --fresh") from None
-        sha = meta.get("git_sha", sha)  # the code that started the run
-        print(f"resuming {game} ({args.profile}, seed {args.seed}) at step {step:,}/"
-              f"{steps_total:,}" + ("" if "replay.npz" in files else "; replay refilled"),
-              file=sys.stderr)
-    # the emulator restarts at every (re)start, seeded by (seed, step): the game in progress at
-    # a checkpoint is not resumed, only everything the learner knows
-    obs, _ = env.reset(seed=seed_all(args.seed, step + 1))
-    first, game_return, game_length, t_game = True, 0.0, 0, time.time()
-    stop = min(steps_total, step + args.stop_after) if args.stop_after else steps_total
-    bar = progress_bar(args.progress, stop, f"{game} {args.profile} seed{args.seed}", unit="step")
-    if bar is not None:
-        bar.update(step)
-    t0, last_ckpt = time.time(), step
-    warm = max(min(profile.learning_starts, replay.capacity - 1), BATCH)
+            state["sha"] = meta.get("git_sha", state["sha"])  # the code that started the run
 
-    def save_checkpoint():
-        writers = learner.writers()
-        if profile.save_replay:
-            writers["replay.npz"] = replay.save
-        checkpoint.save(ckpt_dir, writers,
-                        {"config": config, "step": step, "updates": updates,
-                         "epsilon": epsilon_at(step, profile.eps_decay),
-                         "rng": rng.bit_generator.state, "episodes": episodes,
-                         "git_sha": sha})
-        write_outputs(run_dir, episodes, f"DDQN {game} ({args.profile} profile, seed {args.seed})")
-
-    while step < stop:
-        # act: epsilon-greedy on the online network
-        eps = epsilon_at(step, profile.eps_decay)
-        action = (int(rng.integers(actions)) if rng.random() < eps else learner.act(obs))
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        replay.add(obs[-1], action, reward, terminated, first)
-        game_return += info.get("raw_reward", reward)
-        game_length += 1
-        step += 1
-        if terminated or truncated:
-            if info.get("game_over", True) or truncated:
-                episodes.append({"game_index": len(episodes), "step": step,
-                                 "return": game_return, "length": game_length,
-                                 "epsilon": round(eps, 4),
-                                 "seconds": round(time.time() - t_game, 2),
-                                 "game": game, "profile": args.profile, "seed": args.seed,
-                                 "git_sha": sha})
-                game_return, game_length, t_game = 0.0, 0, time.time()
-            obs, _ = env.reset()
-            first = True
-        else:
-            obs, first = next_obs, False
-
-        # learn: every 4 steps once the replay holds learning_starts transitions (after a resume
-        # without a saved replay, once it holds them again)
-        if step % UPDATE_EVERY == 0 and replay.size >= warm:
-            learner.update(*replay.sample(BATCH, rng))
-            updates += 1
-        if step % profile.target_sync == 0:
-            learner.sync_target()
-
+        if run.resume(restore) is not None:
+            print(f"resuming {game} ({args.profile}, seed {args.seed}) at step {state['step']:,}/"
+                  f"{steps_total:,}" + ("; replay refilled" if state["refilled"] else ""),
+                  file=sys.stderr)
+        step, episodes, updates = state["step"], state["episodes"], state["updates"]
+        replay, sha = state["replay"], state["sha"]
+        # the emulator restarts at every (re)start, seeded by (seed, step): the game in progress at
+        # a checkpoint is not resumed, only everything the learner knows
+        obs, _ = env.reset(seed=seed_all(args.seed, step + 1))
+        first, game_return, game_length, t_game = True, 0.0, 0, time.time()
+        stop = min(steps_total, step + args.stop_after) if args.stop_after else steps_total
+        bar = progress_bar(args.progress, stop, f"{game} {args.profile} seed{args.seed}", unit="step")
         if bar is not None:
-            bar.update()
-            if step % 500 == 0:
-                recent = [e["return"] for e in episodes[-10:]]
-                bar.set_postfix(eps=f"{eps:.2f}", games=len(episodes),
-                                ret10=f"{np.mean(recent):.1f}" if recent else "-")
-        if step - last_ckpt >= profile.checkpoint_every or step == stop:
-            save_checkpoint()
-            last_ckpt = step
-    if bar is not None:
-        bar.close()
-    env.close()
+            bar.update(step)
+        t0, last_ckpt = time.time(), step
+        warm = max(min(profile.learning_starts, replay.capacity - 1), BATCH)
 
-    done = step >= steps_total
-    record = {"game": game, "profile": args.profile, "seed": args.seed, "steps": step,
-              "steps_total": steps_total, "finished": done, "updates": updates,
-              "games": len(episodes), "seconds_this_session": round(time.time() - t0, 1),
-              "git_sha": sha, "run_dir": str(run_dir)}
-    if done:
-        tmp = run_dir / ".final.params.tmp"
-        learner.online.save_parameters(str(tmp))
-        os.replace(tmp, run_dir / "final.params")
-        tmp = run_dir / ".final.json.tmp"
-        tmp.write_text(json.dumps({**record, "actions": int(actions)}, indent=1))
-        os.replace(tmp, run_dir / "final.json")
-    print(f"{game} {args.profile} seed{args.seed}: step {step:,}/{steps_total:,}, "
-          f"{len(episodes)} games" + (", finished" if done else ", stopped (rerun resumes)"),
-          file=sys.stderr)
-    return record
+        def save_checkpoint():
+            writers = learner.writers()
+            if profile.save_replay:
+                writers["replay.npz"] = replay.save
+            run.save(writers,
+                            {"step": step, "updates": updates,
+                             "epsilon": epsilon_at(step, profile.eps_decay),
+                             "rng": rng.bit_generator.state, "episodes": episodes,
+                             "git_sha": sha})
+            write_outputs(run_dir, episodes, f"DDQN {game} ({args.profile} profile, seed {args.seed})")
+
+        while step < stop:
+            # act: epsilon-greedy on the online network
+            eps = epsilon_at(step, profile.eps_decay)
+            action = (int(rng.integers(actions)) if rng.random() < eps else learner.act(obs))
+            next_obs, reward, terminated, truncated, info = env.step(action)
+            replay.add(obs[-1], action, reward, terminated, first)
+            game_return += info.get("raw_reward", reward)
+            game_length += 1
+            step += 1
+            if terminated or truncated:
+                if info.get("game_over", True) or truncated:
+                    episodes.append({"game_index": len(episodes), "step": step,
+                                     "return": game_return, "length": game_length,
+                                     "epsilon": round(eps, 4),
+                                     "seconds": round(time.time() - t_game, 2),
+                                     "game": game, "profile": args.profile, "seed": args.seed,
+                                     "git_sha": sha})
+                    game_return, game_length, t_game = 0.0, 0, time.time()
+                obs, _ = env.reset()
+                first = True
+            else:
+                obs, first = next_obs, False
+
+            # learn: every 4 steps once the replay holds learning_starts transitions (after a resume
+            # without a saved replay, once it holds them again)
+            if step % UPDATE_EVERY == 0 and replay.size >= warm:
+                learner.update(*replay.sample(BATCH, rng))
+                updates += 1
+            if step % profile.target_sync == 0:
+                learner.sync_target()
+
+            if bar is not None:
+                bar.update()
+                if step % 500 == 0:
+                    recent = [e["return"] for e in episodes[-10:]]
+                    bar.set_postfix(eps=f"{eps:.2f}", games=len(episodes),
+                                    ret10=f"{np.mean(recent):.1f}" if recent else "-")
+            if step - last_ckpt >= profile.checkpoint_every or step == stop:
+                save_checkpoint()
+                last_ckpt = step
+        if bar is not None:
+            bar.close()
+        env.close()
+
+        done = step >= steps_total
+        record = {"game": game, "profile": args.profile, "seed": args.seed, "steps": step,
+                  "steps_total": steps_total, "finished": done, "updates": updates,
+                  "games": len(episodes), "seconds_this_session": round(time.time() - t0, 1),
+                  "git_sha": sha, "run_dir": str(run_dir)}
+        if done:
+            run.finish({**record, "actions": int(actions)}, learner.online.save_parameters)
+        print(f"{game} {args.profile} seed{args.seed}: step {step:,}/{steps_total:,}, "
+              f"{len(episodes)} games" + (", finished" if done else ", stopped (rerun resumes)"),
+              file=sys.stderr)
+        return record
+    finally:
+        run.unlock()  # a process may train again (tests, notebooks)
 
 
 def parse(argv) -> Args:
@@ -420,7 +259,7 @@ def main(argv=None) -> int:
         return [p for p in (run_dir / "episodes.csv", run_dir / "curve.png",
                             run_dir / "final.params") if p.exists()]
 
-    return cli_main(run, parse, argv, (UsageError, GameNotFound, checkpoint.CheckpointError))
+    return cli_main(run, parse, argv)
 
 
 if __name__ == "__main__":

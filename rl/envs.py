@@ -25,6 +25,8 @@ import difflib
 import gymnasium as gym
 import numpy as np
 
+from sap_mx.errors import UserError
+
 __all__ = ["GameNotFound", "game_names", "resolve_game", "make_env", "EpisodicLife", "FireReset",
            "ClipRewardSign"]
 
@@ -40,7 +42,7 @@ def _register() -> None:
         _registered = True
 
 
-class GameNotFound(ValueError):
+class GameNotFound(UserError):
     """An ALE game name that does not exist (the message lists close valid names)."""
 
 

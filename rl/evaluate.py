@@ -24,29 +24,27 @@ reuses (a killed evaluation loses at most the game in progress).
 """
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))  # before mxnet: all cores
+import sap_mx  # first: sets MXNet's OpenMP threads to the core count
+import mxnet as mx
+import numpy as np
 
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+from runkit import KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
+from runkit.figures import save_figure
+from sap_mx.attacks import fgsm_step, input_gradient
+from sap_mx.io import write_csv
+from sap_mx.predict import predict_mean
+from sap_mx.results import git_sha
 
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-
-import sap_mx  # noqa: E402
-from experiments.cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, save_figure, seed_all  # noqa: E402
-from experiments.profiles import UsageError  # noqa: E402
-from sap_mx.attacks import fgsm_step, input_gradient  # noqa: E402
-from sap_mx.mc import copies_per_pass, tile  # noqa: E402
-from sap_mx.results import git_sha, write_csv  # noqa: E402
-
-from .ddqn import PROFILES, Args as TrainArgs, run_dir_for  # noqa: E402
-from .envs import GameNotFound, make_env, resolve_game  # noqa: E402
-from .qnet import NatureQNet  # noqa: E402
+from .ddqn import Args as TrainArgs, run_dir_for
+from .envs import make_env, resolve_game
+from .profiles import ATARI
+from .qnet import NatureQNet
 
 __all__ = ["EvalArgs", "mean_q", "attacked_action", "play", "evaluate", "summarize", "main"]
 
@@ -74,12 +72,7 @@ class EvalArgs:
 # ---------------------------------------------------------------------------------------------
 def mean_q(net, x: mx.nd.NDArray, mc: int) -> mx.nd.NDArray:
     """Q-values of ``net`` on the batch ``x`` averaged over ``mc`` (stochastic) passes."""
-    total, done = None, 0
-    for copies in copies_per_pass(net, x.shape[0], mc):
-        out = net(tile(x, copies)).reshape((copies, x.shape[0], -1)).sum(axis=0)
-        total = out if total is None else total + out
-        done += copies
-    return total / done
+    return predict_mean(net, x, mc, softmax=False)
 
 
 def attacked_action(net, obs: np.ndarray, lam: float, mc: int) -> int:
@@ -145,11 +138,9 @@ def load_agent(run_dir: Path, game: str, profile: str):
 
 
 def evaluate(args: EvalArgs) -> list[Path]:
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; use one of {', '.join(PROFILES)}")
+    profile = ATARI.get(args.profile)
     if args.episodes < 0 or args.mc < 0:
         raise UsageError("--episodes and --mc must be >= 0")
-    profile = PROFILES[args.profile]
     game = resolve_game(args.game)
     lambdas = parse_lambdas(args.lambdas)
     run_dir = Path(args.run) if args.run else run_dir_for(
@@ -260,7 +251,7 @@ def parse(argv) -> EvalArgs:
 
 
 def main(argv=None) -> int:
-    return cli_main(evaluate, parse, argv, (UsageError, GameNotFound))
+    return cli_main(evaluate, parse, argv)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ A slot is never sampled when its stack or its successor would cross into other d
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
+
+from sap_mx.io import atomic_write
 
 __all__ = ["Replay"]
 
@@ -107,14 +106,14 @@ class Replay:
     # -- persistence ------------------------------------------------------------------------------
     def save(self, path) -> None:
         """Write the buffer to ``path`` (.npz, uncompressed) atomically."""
-        path = Path(path)
-        tmp = path.with_name("." + path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, frames=self.frames[:self.size], actions=self.actions[:self.size],
-                     rewards=self.rewards[:self.size], done=self.done[:self.size],
-                     first=self.first[:self.size],
-                     meta=np.array([self.capacity, self.cursor, self.size]))
-        os.replace(tmp, path)
+        def savez(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, frames=self.frames[:self.size], actions=self.actions[:self.size],
+                         rewards=self.rewards[:self.size], done=self.done[:self.size],
+                         first=self.first[:self.size],
+                         meta=np.array([self.capacity, self.cursor, self.size]))
+
+        atomic_write(path, savez)
 
     @classmethod
     def load(cls, path) -> "Replay":

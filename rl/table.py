@@ -12,8 +12,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.cli import arg, cli_main, parse_dataclass_args
-from experiments.profiles import ROOT, UsageError
+from runkit import ROOT, arg, cli_main, parse_dataclass_args
+from sap_mx.io import write_text
+
+from .profiles import ATARI
 
 __all__ = ["PAPER_GAMES", "paper_values", "build_table", "main"]
 
@@ -88,23 +90,15 @@ class TableArgs:
 
 
 def run(args: TableArgs) -> list[Path]:
-    from .ddqn import PROFILES
-
-    if args.profile not in PROFILES:
-        raise UsageError(f"unknown profile {args.profile!r}; use one of {', '.join(PROFILES)}")
-    results_dir = PROFILES[args.profile].results_dir()
+    results_dir = ATARI.get(args.profile).results_dir()
     results_dir.mkdir(parents=True, exist_ok=True)
-    out = results_dir / "TABLE.md"
-    tmp = out.with_name(".TABLE.md.tmp")
-    tmp.write_text(build_table(results_dir))
-    tmp.replace(out)
-    return [out]
+    return [write_text(results_dir / "TABLE.md", build_table(results_dir))]
 
 
 def main(argv=None) -> int:
     return cli_main(run, lambda a: parse_dataclass_args(TableArgs, a, "python -m rl.table",
                                                         "Atari Table 1, ours vs the paper."),
-                    argv, (UsageError,))
+                    argv)
 
 
 if __name__ == "__main__":

@@ -11,16 +11,18 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
+
+from .errors import UserError
+from .io import make_temp_dir
 
 __all__ = ["CheckpointError", "save", "load", "exists"]
 
 MANIFEST = "manifest.json"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError):
     """A checkpoint is missing, incomplete or corrupt."""
 
 
@@ -56,7 +58,7 @@ def save(path, writers: dict[str, Callable[[str], None]], meta: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _recover(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = make_temp_dir(path.parent, prefix=f".{path.name}.")
     try:
         hashes = {}
         for name, write in writers.items():

@@ -15,13 +15,15 @@ import glob
 import os
 import sys
 
+from .errors import UserError
+
 __all__ = ["SUPPORTED_SM", "HardwareError", "parse_gpus", "contexts", "check_capability",
            "compute_capability", "preload_cuda_runtime"]
 
 SUPPORTED_SM = ((5, 0), (8, 9))  # sm_50..sm_86 cubins, binary-compatible up to sm_89
 
 
-class HardwareError(ValueError):
+class HardwareError(UserError):
     """The requested device cannot be used; the message says why and what to do."""
 
 

@@ -1,14 +1,14 @@
-"""Result files: rows that say how they were made, written atomically (temp file, then rename)."""
+"""Result files: rows that say how they were made (``provenance``), written atomically by
+``sap_mx.io.write_csv`` (re-exported here)."""
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping
+
+from .io import write_csv  # the one atomic writer (sap_mx.io)
 
 __all__ = ["git_sha", "provenance", "write_csv"]
 
@@ -39,23 +39,3 @@ def provenance() -> dict:
         "cores": os.cpu_count(),
         "mxnet": mxnet.__version__,
     }
-
-
-def write_csv(path: str | os.PathLike, rows: Iterable[Mapping]) -> Path:
-    """Write ``rows`` (dicts with the same keys) to ``path`` atomically; returns the path."""
-    rows = list(rows)
-    if not rows:
-        raise ValueError("no rows to write")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0].keys()))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path

@@ -6,18 +6,20 @@ import pytest
 
 from experiments import adaptive as ad
 from experiments import mnist_sdr as ms
+from experiments.profiles import ADAPTIVE, MNIST, AdaptiveProfile, MnistProfile
+from experiments.zoo import MLP_MODELS
 
-TINY_MNIST = ms.Settings(epochs=2, learnable_epochs=2, n_attack=4, eot=2, n_attack_eot=4,
+TINY_MNIST = MnistProfile(epochs=2, learnable_epochs=2, n_attack=4, eot=2, n_attack_eot=4,
                          fgsm_grid=5, deepfool_steps=2, localsearch_rounds=1, batch=32,
                          n_train=256, n_test=64)
-TINY = ad.Budget(n_test=12, predict_mc=2, paper_mc=2, steps=3, eot_samples=2, apgd_iter=3,
+TINY = AdaptiveProfile(n_test=12, predict_mc=2, paper_mc=2, steps=3, eot_samples=2, apgd_iter=3,
                  batch=12)
 
 
 @pytest.fixture
 def trained(tmp_path, monkeypatch):
-    monkeypatch.setitem(ms.SETTINGS, "smoke", TINY_MNIST)
-    monkeypatch.setitem(ad.BUDGETS, "smoke", TINY)
+    monkeypatch.setitem(MNIST.table, "smoke", TINY_MNIST)
+    monkeypatch.setitem(ADAPTIVE.table, "smoke", TINY)
     ms.run(ms.Args(profile="smoke", out=str(tmp_path / "mnist"), progress=False))
     return tmp_path
 
@@ -29,10 +31,10 @@ def test_every_model_gets_every_attack_with_sanity_and_resumes(trained, monkeypa
     assert [p.name for p in written] == ["adaptive.csv", "adaptive_mnist.png"]
     with open(trained / "adaptive" / "adaptive.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    eps = ad.FAMILIES["mnist"].eps
+    eps = ad.MNIST_FAMILY.eps
     attacks = {"paper", "pgd", "apgd-ce", "apgd-dlr"}
     assert {(r["model"], r["attack"], float(r["eps"])) for r in rows} == {
-        (m, a, e) for m in ad.MNIST_MODELS for a in attacks for e in eps}
+        (m, a, e) for m in MLP_MODELS.values() for a in attacks for e in eps}
     for column in ("steps", "eot_samples", "loss", "sanity_ok", "accuracy", "profile", "data"):
         assert column in rows[0]
     by = {(r["model"], r["attack"]): r for r in rows}
@@ -59,7 +61,9 @@ def test_sanity_flags_an_attack_that_cannot_reach_zero(monkeypatch):
     net.bias.set_data(mx.nd.array(np.eye(10)[3] * 5))
     x = np.random.default_rng(0).uniform(0, 1, (10, 784)).astype(np.float32)
     y = np.full(10, 3)
-    ok, reason = ad.sanity(net, x, y, ad.FAMILIES["mnist"], TINY, False, 1, 0, "const")
+    ok, reason = ad.sanity(net, x, y, check_eps=ad.MNIST_FAMILY.check_eps,
+                           clip=ad.MNIST_FAMILY.clip, steps=TINY.steps, eot_samples=1,
+                           predict_mc=1, batch=TINY.batch)
     assert not ok and "unbounded PGD leaves 100.0%" in reason
 
 
@@ -67,19 +71,28 @@ def test_sanity_flags_accuracy_that_rises_with_more_steps(monkeypatch):
     """The ladder: if doubling the steps raises accuracy well beyond noise, the run fails."""
     import numpy as np
 
-    def fake(net, x, y, eps, spec, clip, predict_mc, batch):
+    import sap_mx.attacks.sanity_checks as sanity_module
+
+    def fake_attack(net, eps, *, steps, eot_samples, clip):
+        return eps, steps
+
+    def fake_accuracy(net, x, y, attack, **kw):
+        eps, steps = attack
         if eps > 0.5:
             return 0.0                      # unbounded: fine
-        return 0.9 if spec["steps"] == 2 * TINY.steps else 0.1
+        return 0.9 if steps == 2 * TINY.steps else 0.1
 
-    monkeypatch.setattr(ad, "accuracy_under", fake)
+    monkeypatch.setattr(sanity_module, "pgd_attack", fake_attack)
+    monkeypatch.setattr(sanity_module, "accuracy", fake_accuracy)
     x, y = np.zeros((100, 784), np.float32), np.zeros(100)
-    ok, reason = ad.sanity(None, x, y, ad.FAMILIES["mnist"], TINY, True, 2, 0, "fake")
+    ok, reason = ad.sanity(None, x, y, check_eps=ad.MNIST_FAMILY.check_eps,
+                           clip=ad.MNIST_FAMILY.clip, steps=TINY.steps, eot_samples=2,
+                           predict_mc=2, batch=TINY.batch)
     assert not ok and reason == "doubling steps raised accuracy 10.0% -> 90.0%"
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--family", "imagenet"], "unknown family 'imagenet'; valid: cifar, mnist"),
+    (["--family", "imagenet"], "unknown family 'imagenet'; valid: image, cifar, mnist"),
     (["--n-test", "-1"], "--n-test must be >= 0"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):
@@ -89,7 +102,7 @@ def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):
 
 
 def test_missing_mnist_models_name_the_target(tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(ms.SETTINGS, "smoke", TINY_MNIST)
+    monkeypatch.setitem(MNIST.table, "smoke", TINY_MNIST)
     assert ad.main(["--family", "mnist", "--profile", "smoke", "--models", str(tmp_path / "m"),
                     "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

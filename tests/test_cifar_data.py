@@ -128,7 +128,7 @@ def test_driver_without_data_fails_fast_in_one_line(tmp_path):
     env = dict(os.environ, SAP_DATA_DIR=str(tmp_path), MXNET_HOME=str(tmp_path),
                SAP_MX_OFFLINE="1")  # as on a machine without network, even where there is one
     start = time.time()
-    done = subprocess.run([sys.executable, "-m", "experiments.cifar_train", "--profile", "paper",
+    done = subprocess.run([sys.executable, "-m", "experiments.image_train", "--profile", "paper",
                            "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=60, check=False)
     assert time.time() - start < 60

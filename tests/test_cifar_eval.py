@@ -1,4 +1,4 @@
-"""The CIFAR-10 experiment driver: tasks and grids, the FGSM sweep, transfer attacks, resumable
+"""The image experiment driver (CIFAR-10): tasks and grids, the FGSM sweep, transfer attacks, resumable
 keyed rows, calibration output, figures and errors. Models are trained for one smoke epoch into
 a temp folder; evaluations use a handful of generated test images."""
 import csv
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import sap_mx
-from experiments import cifar_eval as ce
-from experiments import cifar_train as ct
+from experiments import image_eval as ce
+from experiments import image_train as ct
 from sap_mx import metrics
 from sap_mx.attacks import fgsm, fgsm_step, input_gradient
 from sap_mx.models import get_model, initialize
@@ -106,7 +106,7 @@ def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_pat
     import sap_mx.attacks.iterative as iterative
 
     args = eval_args(models_dir, tmp_path)
-    models = ce.Models(args)
+    models = ce.models_for(args)
     task = ce.Task("6", "dense", "sap", 100, attack, attack_model,
                    3 if attack_model == "self" else 1)
     calls = []
@@ -124,10 +124,10 @@ def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_pat
     ce.evaluate_task(task, models, x, y, ce.SETTINGS["smoke"], eps, progress=False)
     if attack == "iterative":
         assert len(calls) == 1 + 2   # ceil(eps) steps per lambda, one batch
-    expected = models.evaluated(task) if attack_model == "self" else models.base("dense")
+    expected = models.defend(task.model, task.defense, task.param) if attack_model == "self" else models.base("dense")
     assert calls and all(net is expected for net, _ in calls)
     assert all(mc == task.mc_samples for _, mc in calls)
-    assert models.evaluated(task) is not models.base("dense")
+    assert models.defend(task.model, task.defense, task.param) is not models.base("dense")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,14 +167,14 @@ def test_run_writes_keyed_rows_and_figure_and_resumes_only_what_is_missing(model
         writer.writerows(kept)
     ce.run(args)
     assert [(t.attack_model, t.mc_samples) for t in calls] == [("self", 4)]
-    again = {ce.row_key(r): r["accuracy"] for r in read(path)}
-    assert again == {ce.row_key(r): r["accuracy"] for r in rows}
+    again = {tuple(str(r[k]) for k in ce.KEY_FIELDS): r["accuracy"] for r in read(path)}
+    assert again == {tuple(str(r[k]) for k in ce.KEY_FIELDS): r["accuracy"] for r in rows}
 
 
 def test_a_subset_of_lambdas_reproduces_the_full_sweep(models_dir, tmp_path):
     """Each gradient and prediction has its own seed stream: computing only the missing lambdas
     (a resumed run) gives exactly the probabilities of the full sweep; another seed does not."""
-    models = ce.Models(eval_args(models_dir, tmp_path))
+    models = ce.models_for(eval_args(models_dir, tmp_path))
     task = ce.Task("6", "dense", "sap", 100, "fgsm", "self", 3)
     x = np.random.default_rng(3).integers(0, 256, (40, 3, 32, 32)).astype(np.uint8)
     y = np.arange(40) % 10
@@ -199,7 +199,7 @@ def test_dropout_experiment_reads_the_dropout_trained_runs(models_dir, tmp_path)
 
 
 def test_figures_leave_out_rows_of_replaced_models(models_dir, tmp_path, monkeypatch):
-    from experiments import cifar_figures
+    from experiments import image_figures
 
     args = eval_args(models_dir, tmp_path, experiment="mc")
     ce.run(args)
@@ -209,7 +209,7 @@ def test_figures_leave_out_rows_of_replaced_models(models_dir, tmp_path, monkeyp
     with open(tmp_path / "mc.csv", "a", newline="") as handle:
         csv.DictWriter(handle, fieldnames=list(rows[0])).writerows(stale)
     seen = []
-    monkeypatch.setitem(cifar_figures.FIGURES, "mc", lambda df, caption, out: seen.append(df)
+    monkeypatch.setitem(image_figures.FIGURES, "mc", lambda df, caption, out: seen.append(df)
                         or [])
     ce.run(args)
     assert len(seen[0]) == len(rows) and "0.99" not in set(seen[0]["accuracy"].astype(str))
@@ -241,7 +241,7 @@ def test_adv_experiment_writes_calibration_bins_and_ece(models_dir, tmp_path):
 
 def test_ece_from_the_driver_matches_metrics_on_the_same_predictions(models_dir, tmp_path):
     args = eval_args(models_dir, tmp_path)
-    models = ce.Models(args)
+    models = ce.models_for(args)
     task = ce.Task("3", "dense")
     x = np.random.default_rng(1).integers(0, 256, (8, 3, 32, 32)).astype(np.uint8)
     y = np.arange(8) % 10

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -15,10 +16,13 @@ import numpy as np
 import pytest
 
 import sap_mx
-from experiments import cifar_train as ct
+from experiments import image_train as ct
+from experiments import kvstore
 from sap_mx import checkpoint
 from sap_mx.attacks import fgsm
 from sap_mx.models import get_model, initialize
+from sap_mx.recipes import PAPER_RECIPES
+from sap_mx.training import adversarial_mix, adversarial_positions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +37,7 @@ def args(tmp_path, **kw):
 # schedules (paper epochs)
 # ---------------------------------------------------------------------------------------------
 def test_dense_schedule_exact_epochs():
-    r = ct.RECIPES["dense"]
+    r = PAPER_RECIPES["dense"]
     assert r.epochs == 150 and r.batch_size == 512 and r.momentum == 0.9 and r.wd == 1e-4
     lrs = [r.lr_at(e) for e in range(150)]
     assert lrs[:100] == [0.5] * 100
@@ -42,7 +46,7 @@ def test_dense_schedule_exact_epochs():
 
 
 def test_dropout_schedule_exact_epochs():
-    r = ct.RECIPES["dropout"]
+    r = PAPER_RECIPES["dropout"]
     assert r.epochs == 250 and r.dropout
     expected = {0: 0.5, 99: 0.5, 100: 0.05, 149: 0.05, 150: 5e-3, 189: 5e-3, 190: 5e-4,
                 219: 5e-4, 220: 5e-5, 249: 5e-5}
@@ -51,14 +55,14 @@ def test_dropout_schedule_exact_epochs():
 
 
 def test_adv_schedule_halves_every_ten_epochs():
-    r = ct.RECIPES["adv"]
+    r = PAPER_RECIPES["adv"]
     assert r.epochs == 100 and r.adv_fraction == 0.2 and r.adv_eps == 2.0
     for epoch in range(100):
         assert r.lr_at(epoch) == pytest.approx(0.5 * 0.5 ** (epoch // 10)), epoch
 
 
 def test_scaled_schedule_for_short_profiles():
-    r = ct.RECIPES["dense"]
+    r = PAPER_RECIPES["dense"]
     assert r.scaled_milestones(15) == (10, 13)  # quick: a tenth of the epochs
     assert r.scaled_milestones(150) == (100, 130)
 
@@ -71,7 +75,7 @@ def test_adversarial_mix_replaces_20_percent_with_fgsm_of_the_snapshot():
     initialize(snapshot, seed=1)
     x = mx.nd.random.uniform(0, 255, (10, 3, 32, 32))
     y = mx.nd.array(np.arange(10) % 10)
-    mixed, k = ct.adversarial_mix(snapshot, x, y, ct.RECIPES["adv"])
+    mixed, k = adversarial_mix(snapshot, x, y, fraction=0.2, eps=2.0)
     assert k == 2
     adv, clean = [0, 5], [1, 2, 3, 4, 6, 7, 8, 9]
     np.testing.assert_array_equal(mixed.asnumpy()[clean], x.asnumpy()[clean])
@@ -82,11 +86,11 @@ def test_adversarial_mix_replaces_20_percent_with_fgsm_of_the_snapshot():
 
 
 def test_adversarial_positions_are_20_percent_spread_over_devices():
-    positions = ct.adversarial_positions(512, 0.2)
+    positions = adversarial_positions(512, 0.2)
     assert len(positions) == 102 and len(set(positions.tolist())) == 102
     for part in np.array_split(np.arange(512), 2):   # two devices get 51 each
         assert np.isin(part, positions).sum() == 51
-    assert ct.adversarial_positions(64, 0.0).size == 0
+    assert adversarial_positions(64, 0.0).size == 0
 
 
 def test_adv_training_uses_the_previous_epochs_model(tmp_path, monkeypatch):
@@ -101,9 +105,9 @@ def test_adv_training_uses_the_previous_epochs_model(tmp_path, monkeypatch):
     seen, saved = [], []
     real_mix, real_save = ct.adversarial_mix, checkpoint.save
 
-    def spy_mix(snapshot, xb, yb, recipe):
+    def spy_mix(snapshot, xb, yb, **kw):
         seen.append(digest(snapshot))
-        return real_mix(snapshot, xb, yb, recipe)
+        return real_mix(snapshot, xb, yb, **kw)
 
     def spy_save(path, writers, meta):
         with tempfile.TemporaryDirectory() as tmp:
@@ -114,7 +118,7 @@ def test_adv_training_uses_the_previous_epochs_model(tmp_path, monkeypatch):
         return real_save(path, writers, meta)
 
     monkeypatch.setattr(ct, "adversarial_mix", spy_mix)
-    monkeypatch.setattr(ct.checkpoint, "save", spy_save)
+    monkeypatch.setattr(checkpoint, "save", spy_save)
     ct.train(args(tmp_path, recipe="adv", epochs=2))
     steps = len(seen) // 2
     first, second = seen[:steps], seen[steps:]
@@ -126,10 +130,25 @@ def test_adv_training_uses_the_previous_epochs_model(tmp_path, monkeypatch):
 # outputs, checkpoints, resume
 # ---------------------------------------------------------------------------------------------
 def test_run_writes_checkpoint_log_curve_and_final(tmp_path):
-    record = ct.train(args(tmp_path, recipe="dropout", rate=0.3, epochs=2))
+    old = os.umask(0o022)
+    try:
+        record = ct.train(args(tmp_path, recipe="dropout", rate=0.3, epochs=2))
+    finally:
+        os.umask(old)
     run = tmp_path / "run"
     for name in ("checkpoint/manifest.json", "log.csv", "curve.png", "final.params", "final.json"):
         assert (run / name).is_file(), name
+    # under umask 022 every file is 0644 and every folder 0755, as plain open() and mkdir()
+    # make them (temp files are 0600 and temp folders 0700 until renamed)
+    modes = {}
+    for folder, dirs, files in os.walk(run):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            modes[os.path.relpath(path, run)] = (os.path.isdir(path),
+                                                 stat.S_IMODE(os.stat(path).st_mode))
+    assert "checkpoint" in modes and "checkpoint/net.params" in modes
+    assert {p: oct(m) for p, (is_dir, m) in modes.items()
+            if m != (0o755 if is_dir else 0o644)} == {}
     final = json.loads((run / "final.json").read_text())
     assert final["finished"] and final["profile"] == "smoke" and "generated" in final["data"]
     assert "test_acc" in final and "test_acc_dropout_on" in final
@@ -183,7 +202,7 @@ def test_crash_after_the_swap_leaves_no_obstacle(tmp_path):
 
 def test_real_kill_minus_nine_mid_run_resumes(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "experiments.cifar_train", "--profile", "smoke", "--epochs", "6",
+    cmd = [sys.executable, "-m", "experiments.image_train", "--profile", "smoke", "--epochs", "6",
            "--out", str(out), "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -303,7 +322,7 @@ def test_start_kvstore_broadcasts_before_the_first_step():
     trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1},
                                kvstore=kv, update_on_kvstore=False)
     assert not trainer._kv_initialized and trainer._params_to_init
-    ct.start_kvstore(trainer)
+    kvstore.start_kvstore(trainer)
     assert trainer._kv_initialized and not trainer._params_to_init
     for i in (0, len(trainer._params) - 1):
         stored = mx.nd.zeros_like(trainer._params[i].data())
@@ -317,7 +336,7 @@ def test_dist_sync_workers_end_with_identical_parameters(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", "import mxnet"],
                               env=dict(env, DMLC_ROLE=role), cwd=ROOT)
              for role in ("scheduler", "server")]
-    cmd = [sys.executable, "-m", "experiments.cifar_train", "--kvstore", "dist_sync",
+    cmd = [sys.executable, "-m", "experiments.image_train", "--kvstore", "dist_sync",
            "--profile", "smoke", "--epochs", "2", "--out", str(tmp_path / "run"), "--no-progress",
            "--seed", "11"]
     workers = [subprocess.Popen(cmd, env=dict(env, DMLC_ROLE="worker"), cwd=ROOT,
@@ -338,3 +357,4 @@ def test_dist_sync_workers_end_with_identical_parameters(tmp_path):
     for key in a:
         np.testing.assert_array_equal(a[key].asnumpy(), b[key].asnumpy(), err_msg=key)
     shutil.rmtree(tmp_path / "run")
+

@@ -5,15 +5,16 @@ import csv
 import pytest
 
 from experiments import mnist_sdr as ms
+from experiments.profiles import MNIST, MnistProfile
 
-TINY = ms.Settings(epochs=1, learnable_epochs=2, n_attack=6, eot=2, n_attack_eot=4,
+TINY = MnistProfile(epochs=1, learnable_epochs=2, n_attack=6, eot=2, n_attack_eot=4,
                    fgsm_grid=10,
                    deepfool_steps=3, localsearch_rounds=2, batch=32, n_train=192, n_test=48)
 
 
 @pytest.fixture
 def tiny(monkeypatch):
-    monkeypatch.setitem(ms.SETTINGS, "smoke", TINY)
+    monkeypatch.setitem(MNIST.table, "smoke", TINY)
 
 
 def test_smoke_run_writes_every_cell_and_resumes(tmp_path, tiny, monkeypatch, capsys):

@@ -5,7 +5,9 @@ estimate for stochastic models); ``random_noise`` is the random-sign baseline of
 ``fgsm_minimal`` (Foolbox 1's smallest-eps FGSM), ``deepfool`` and ``local_search`` (black box)
 are the attacks of Khan et al.'s MNIST Table 1; ``EOT`` wraps a stochastic model into its
 expectation for any attack. ``pgd`` and ``apgd`` (with EOT gradients) and ``bpda`` (SAP's
-backward pass as the identity) are the adaptive attacks of the project's stronger evaluation. No
+backward pass as the identity) are the adaptive attacks of the project's stronger evaluation, and
+``sanity`` checks that an attack is strong enough to trust (unbounded -> 0%, more steps or EOT
+samples do not help the model). No
 attack changes a model's mode: gradients are taken with BatchNorm in inference mode on a
 parameter-sharing view (see ``gradients``).
 """
@@ -18,6 +20,8 @@ from .iterative import bim, project
 from .localsearch import local_search
 from .noise import random_noise
 from .pgd import apgd, apgd_checkpoints, pgd
+from .sanity_checks import pgd_attack, sanity
 
 __all__ = ["fgsm", "fgsm_step", "fgsm_minimal", "deepfool", "local_search", "EOT", "bim",
-           "pgd", "apgd", "apgd_checkpoints", "bpda", "random_noise", "input_gradient", "gradient_view", "project", "LOSSES"]
+           "pgd", "apgd", "apgd_checkpoints", "bpda", "random_noise", "input_gradient", "gradient_view", "project", "LOSSES",
+           "pgd_attack", "sanity"]

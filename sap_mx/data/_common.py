@@ -5,10 +5,12 @@ import os
 import socket
 from pathlib import Path
 
+from ..errors import UserError
+
 __all__ = ["DataNotFound", "gluon_root", "candidates", "online"]
 
 
-class DataNotFound(RuntimeError):
+class DataNotFound(UserError):
     """The data is missing or unreadable; the message says where it looked and what to do."""
 
 

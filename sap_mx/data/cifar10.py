@@ -234,15 +234,16 @@ def augment(x: np.ndarray, rng: np.random.Generator, *, crop: int = 32, pad: int
             flip: bool = True) -> np.ndarray:
     """Zero-pad by ``pad``, take a random ``crop`` x ``crop`` window, flip half horizontally.
 
-    crop=32 is the usual CIFAR recipe; crop=28 is the authors' variant (28x28 windows of the
-    padded image; evaluate with ``center_crop(x, 28)``)."""
+    ``x`` is (N, C, H, W) with H = W, any number of channels. crop=32 is the usual CIFAR recipe;
+    crop=28 is the authors' variant (28x28 windows of the padded image; evaluate with
+    ``center_crop(x, 28)``); on 28x28 images (Fashion-MNIST) crop=28 is the usual recipe."""
     n = len(x)
     padded = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    span = 32 + 2 * pad - crop
+    span = x.shape[-1] + 2 * pad - crop
     oy, ox = rng.integers(0, span + 1, n), rng.integers(0, span + 1, n)
     rows = oy[:, None] + np.arange(crop)
     cols = ox[:, None] + np.arange(crop)
-    out = padded[np.arange(n)[:, None, None, None], np.arange(3)[None, :, None, None],
+    out = padded[np.arange(n)[:, None, None, None], np.arange(x.shape[1])[None, :, None, None],
                  rows[:, None, :, None], cols[:, None, None, :]]
     if flip:
         mirror = rng.random(n) < 0.5

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_write
 from ._common import DataNotFound, candidates, gluon_root, online
 
 __all__ = ["MNIST_URL", "MNIST_FILES", "find_mnist", "load_mnist", "official_mnist",
@@ -74,12 +75,7 @@ def write_idx(path: Path, array: np.ndarray, *, compress: bool = True) -> Path:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     data = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     data += array.tobytes()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(gzip.compress(data, mtime=0) if compress else data)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, gzip.compress(data, mtime=0) if compress else data)
 
 
 # ---------------------------------------------------------------------------------------------

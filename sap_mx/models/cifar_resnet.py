@@ -1,12 +1,15 @@
 """The authors' pre-activation ResNet-20 for CIFAR-10, with every ReLU a block.
 
-Reproduces the network of the authors' MXNet code (see ../shared/notes/reference-facts.md):
-ImageNet mean subtracted from 0..255 pixels, an input BatchNorm with fixed gamma, conv3x3(16),
+Reproduces the network of the authors' MXNet code (their ``symbol_resnet`` for CIFAR-10, the
+ResNet-20 of the paper's section 4.1): a per-channel mean (the ImageNet RGB mean, as they used)
+subtracted from 0..255 pixels, an input BatchNorm with fixed gamma, conv3x3(16),
 three stages of three pre-activation units (16/32/64 filters; each unit BN-ReLU-conv-BN-ReLU-conv,
 with a 1x1 projection shortcut taken from the first activation where the shape changes), then
 BN-ReLU, global average pooling and a 10-way dense layer. 19 ReLUs, each an
 ``nn.Activation('relu')`` block, so ``sap_mx.defend(net, 'sap')`` reaches every one of them.
-Input: (B, 3, 32, 32) float32 pixels on the 0..255 scale; output: logits.
+Input: (B, C, H, W) float32 pixels on the 0..255 scale (CIFAR-10: C = 3, 32x32; the
+constructor takes ``in_channels`` and the per-channel ``mean`` for other datasets, e.g. one
+channel at 28x28); output: logits.
 """
 from __future__ import annotations
 
@@ -65,15 +68,21 @@ class PreActUnit(HybridBlock):
 class CIFARResNetPreAct(HybridBlock):
     """Pre-activation CIFAR ResNet with ``units`` units per stage (depth = 6 * units + 2)."""
 
-    def __init__(self, units: int = 3, filters=(16, 16, 32, 64), classes: int = 10, **kwargs):
+    def __init__(self, units: int = 3, filters=(16, 16, 32, 64), classes: int = 10, *,
+                 in_channels: int = 3, mean=IMAGENET_MEAN_RGB, **kwargs):
         super().__init__(**kwargs)
+        mean = tuple(float(m) for m in mean)
+        if len(mean) != in_channels:
+            raise ValueError(f"mean has {len(mean)} values for {in_channels} input channels; "
+                             "give one per channel")
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
-            self.features.add(SubtractMean(),
+            self.features.add(SubtractMean(mean),
                               nn.BatchNorm(epsilon=BN_EPS, momentum=BN_MOMENTUM, scale=False,
-                                           in_channels=3),
-                              nn.Conv2D(filters[0], 3, 1, 1, use_bias=False, in_channels=3))
-            in_channels = filters[0]
+                                           in_channels=in_channels),
+                              nn.Conv2D(filters[0], 3, 1, 1, use_bias=False,
+                                        in_channels=in_channels))
+            in_channels = filters[0]  # from here: the stages' channels
             for stage, channels in enumerate(filters[1:]):
                 for unit in range(units):
                     stride = 2 if stage > 0 and unit == 0 else 1
@@ -93,14 +102,19 @@ class CIFARResNetPreAct(HybridBlock):
 # ---------------------------------------------------------------------------------------------
 # constructors
 # ---------------------------------------------------------------------------------------------
-def resnet20(classes: int = 10, **kwargs) -> CIFARResNetPreAct:
+def resnet20(classes: int = 10, *, in_channels: int = 3, mean=IMAGENET_MEAN_RGB,
+             **kwargs) -> CIFARResNetPreAct:
     """The authors' ResNet-20 (3 units per stage), uninitialised.
+
+    ``in_channels`` and ``mean`` (one value per channel, 0..255 scale) default to CIFAR-10's
+    RGB input with the ImageNet mean the authors subtracted.
 
     Initialise it as they did with
     ``net.initialize(mx.init.Xavier(rnd_type='gaussian', factor_type='in', magnitude=2))``
     (``sap_mx.models.initialize`` does this).
     """
-    return CIFARResNetPreAct(units=3, classes=classes, **kwargs)
+    return CIFARResNetPreAct(units=3, classes=classes, in_channels=in_channels, mean=mean,
+                             **kwargs)
 
 
 def authors_initializer() -> init.Initializer:

@@ -20,6 +20,8 @@ import tempfile
 
 from mxnet.gluon import HybridBlock, nn
 
+from ..errors import UserError
+
 __all__ = ["WeightsUnavailable", "GLUONCV_MEAN", "GLUONCV_STD", "CIFARResNetV1", "CIFARResNetV2",
            "cifar_resnet20_v1", "cifar_resnet20_v2", "load_gluoncv_weights"]
 
@@ -28,7 +30,7 @@ GLUONCV_MEAN = (0.4914, 0.4822, 0.4465)
 GLUONCV_STD = (0.2023, 0.1994, 0.2010)
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(UserError):
     """Published weights could not be obtained (offline, missing file...)."""
 
 

@@ -1,34 +1,24 @@
-"""Figures of the CIFAR-10 experiments, laid out like the paper's (accuracy in % against lambda).
+"""Figures of the image experiments, laid out like the paper's (accuracy in % against lambda).
 
 ``draw(experiment, csv_path, figure_dir, ...)`` reads the experiment's rows (one seed, profile and
-test-set size) and writes its PNGs atomically; ``experiments.cifar_eval`` calls it after each run.
+test-set size) and writes its PNGs atomically; ``experiments.image_eval`` calls it after each run.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from runkit.figures import pyplot, save_figure
 
-from .cli import save_figure  # noqa: E402
+from .zoo import model_label
+
+plt = pyplot()
 
 __all__ = ["draw", "FIGURES"]
 
-NAMES = {"none": "", "sap": "SAP", "dropout": "dropout", "rnw": "RNW", "rsw": "RSW",
-         "dwp": "DWP", "swp": "SWP", "rna": "RNA", "rsa": "RSA"}
-
-
 def _name(row) -> str:
-    base = {"dense": "dense", "adv": "ADV"}.get(row["model"], row["model"])
-    if row["defense"] == "none":
-        return base
-    param = f"{float(row['param']):g}"
-    defense = f"{NAMES[row['defense']]}-{param}" if row["defense"] == "sap" else (
-        f"{NAMES[row['defense']]} {param}")
-    return defense if base == "dense" and row["defense"] == "sap" else f"{base}+{defense}"
+    return model_label(row["model"], row["defense"], row["param"])
 
 
 def _curves(ax, df: pd.DataFrame, label=None, title: str = "") -> None:
@@ -136,7 +126,8 @@ FIGURES = {"sap": fig_sap, "iterative": fig_iterative, "dropout": fig_dropout, "
 
 
 def draw(experiment: str, csv_path: Path, figure_dir: Path, *, seed: int, profile: str,
-         n: int, checkpoints: dict[str, str], predict_mc: int) -> list[Path]:
+         n: int, checkpoints: dict[str, str], predict_mc: int,
+         title: str = "CIFAR-10") -> list[Path]:
     """The figure(s) of ``experiment`` from its CSV rows of this run: this seed, profile, n,
     prediction passes for stochastic models, and the checkpoint each model was read from
     (``checkpoints``: model -> id), so rows of replaced models or other settings stay out."""
@@ -148,8 +139,8 @@ def draw(experiment: str, csv_path: Path, figure_dir: Path, *, seed: int, profil
         return []
     df = df.assign(param=df["param"].astype(str))
     data = ", ".join(sorted(df["data"].unique()))
-    caption = (f"{experiment}: profile {profile}, {data}, {n} test images, seed {seed}, "
+    caption = (f"{title} {experiment}: profile {profile}, {data}, {n} test images, seed {seed}, "
                f"prediction passes {df['predict_mc'].max()}")
     if profile == "smoke":
-        caption += "  [SMOKE: generated data, not CIFAR-10 results]"
+        caption += f"  [SMOKE: generated data, not {title} results]"
     return FIGURES[experiment](df, caption, Path(figure_dir))

@@ -1,4 +1,5 @@
-"""The paper's CIFAR-10 experiments (Figs. 1-6): accuracy of defended models under attack.
+"""The paper's image experiments (Figs. 1-6): accuracy of defended models under attack, on any
+dataset of ``experiments.datasets`` (``--dataset``, default ``cifar10``, the paper's).
 
 Each experiment is a list of *tasks*; a task is one evaluated model (base weights + defense +
 parameter) under one attack made on one adversary model with a number of MC samples, swept over
@@ -18,45 +19,45 @@ Stochastic models answer with the mean softmax of ``predict_mc`` passes (the pap
 a stochastic model uses the mean gradient of ``attack_mc`` passes (the paper: 100). FGSM's
 gradient does not depend on lambda, so one gradient per batch serves the whole sweep.
 
-Rows go to ``results/cifar/<experiment>.csv`` (smoke: ``results/smoke/cifar/``), keyed by their
+Rows go to ``results/<dataset folder>/<experiment>.csv`` (CIFAR-10: ``results/cifar/``; smoke:
+``results/smoke/cifar/``), keyed by their
 settings: a rerun computes only the missing rows, and each task's rows are written atomically
 when it ends (an interruption loses at most the task in progress). Figures go to
-``results[/smoke]/cifar/figures/``.
+``figures/`` beside the CSVs.
 
-Usage: ``python -m experiments.cifar_eval --experiment sap --profile smoke``; the Make targets
+Usage: ``python -m experiments.image_eval --experiment sap --profile smoke``; the Make targets
 ``cifar-sap`` ... ``cifar-mc`` / ``cifar-all`` wrap it and train the models they need first.
 """
+
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import sys
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import sap_mx  # first: sets MXNet's OpenMP threads
+import sap_mx  # noqa: F401  (first: sets MXNet's OpenMP threads)
 import mxnet as mx
 import numpy as np
 
+from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar,
+                    seed_all)
 from sap_mx import metrics
 from sap_mx.attacks import bim, fgsm_step, input_gradient, random_noise
-from sap_mx.data import DataNotFound
-from sap_mx.hardware import HardwareError
-from sap_mx.models import WeightsUnavailable, get_model, load_gluoncv_weights
-from sap_mx.predict import predict_proba
+from sap_mx.evaluate import correct
 from sap_mx.results import git_sha
 
-from . import cifar_train as ct
-from .cli import KeyedRows, arg, cli_main, parse_dataclass_args, progress_bar, rel, seed_all
-from .profiles import UsageError, get_profile
+from . import datasets, image_figures
+from .profiles import EVAL, TRAIN, EvalProfile
+from .zoo import DETERMINISTIC, TrainedModels, fmt_param, model_key
 
-EPS = (0, 1, 2, 4, 8, 16, 32, 64)          # the paper's lambdas (pixels)
+EPS = datasets.EPS  # the paper's lambdas (pixels on 0..255); a dataset may set its own grid
+SETTINGS = EVAL     # profile name -> EvalProfile
 CALIBRATION_EPS = (0, 1, 2, 4, 8, 16, 32)  # Fig. 4 panels
 CALIBRATION_BINS = 10
 
-# grids (the paper's legends are not legible for all of them; these are our choices, README)
+# grids (the paper's legends are not legible for all of them; these are our choices, docs)
 SAP_PERCENTAGES = (5, 10, 20, 50, 100, 200, 500)
 POSTHOC_DROPOUT = (0.1, 0.2, 0.3, 0.5, 0.7)
 BASELINE_GRIDS = {
@@ -67,36 +68,6 @@ BASELINE_GRIDS = {
     "rna": (0.1, 0.5, 1.0, 2.0),        # s, additive activation noise
     "rsa": (0.1, 0.2, 0.5, 1.0),        # s, multiplicative activation noise
 }
-# the paper's legend value -> defend() keyword arguments
-DEFENSE_ARGS = {
-    "sap": lambda k: {"frac": k / 100}, "swp": lambda k: {"frac": k / 100},
-    "dwp": lambda k: {"keep": k / 100}, "dropout": lambda rate: {"rate": rate},
-    "rnw": lambda s: {"sigma": s}, "rsw": lambda s: {"sigma": s},
-    "rna": lambda s: {"sigma": s}, "rsa": lambda s: {"sigma": s},
-}
-DETERMINISTIC = {"none", "dwp"}
-
-
-# ---------------------------------------------------------------------------------------------
-# settings per profile
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EvalSettings:
-    """How much work an evaluation does (the paper's numbers in ``paper``)."""
-
-    n_test: int            # first n test images
-    predict_mc: int        # passes averaged for a stochastic model's prediction
-    attack_mc: int         # MC samples of an FGSM gradient on a stochastic model
-    iterative_mc: int      # MC samples per step of the iterative attack on SAP-100
-    mc_grid: tuple         # Fig. 6 adversary MC samples
-    batch: int = 128
-
-
-SETTINGS = {
-    "paper": EvalSettings(10_000, 100, 100, 10, (1, 10, 100, 1000)),
-    "quick": EvalSettings(1_000, 20, 20, 5, (1, 10, 100)),
-    "smoke": EvalSettings(32, 4, 4, 2, (1, 4, 16), batch=32),
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,11 +75,11 @@ SETTINGS = {
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Task:
-    """One evaluated model under one attack, swept over ``EPS``."""
+    """One evaluated model under one attack, swept over the dataset's lambdas."""
 
     figure: str
     model: str                 # base weights: dense | adv | dropout<rate>
-    defense: str = "none"      # none | a key of DEFENSE_ARGS
+    defense: str = "none"      # none | a key of zoo.DEFENSE_ARGS
     param: float | None = None  # the paper's legend value (SAP/SWP/DWP: percent)
     attack: str = "fgsm"       # random | fgsm | iterative
     attack_model: str = "self"  # self: gradients of the evaluated model; dense: of the dense one
@@ -119,28 +90,22 @@ class Task:
         return self.defense not in DETERMINISTIC
 
     def key(self) -> tuple:
-        return (self.model, self.defense, _fmt(self.param), self.attack, self.attack_model,
+        return (self.model, self.defense, fmt_param(self.param), self.attack, self.attack_model,
                 str(self.mc_samples))
 
     def label(self) -> str:
-        name = self.model if self.defense == "none" else (
-            f"{self.model}+{self.defense}-{_fmt(self.param)}")
         adversary = "" if self.attack_model == "self" else f" vs {self.attack_model}"
         mc = f" mc{self.mc_samples}" if self.mc_samples > 1 else ""
-        return f"{name} {self.attack}{adversary}{mc}"
+        return f"{model_key(self.model, self.defense, self.param)} {self.attack}{adversary}{mc}"
 
 
-def _fmt(value) -> str:
-    return "" if value is None else f"{value:g}"
-
-
-def _self_attack(figure, model, defense, param, attack, s: EvalSettings, mc=None) -> Task:
+def _self_attack(figure, model, defense, param, attack, s: EvalProfile, mc=None) -> Task:
     stochastic = defense not in DETERMINISTIC
     mc = 0 if attack == "random" else (mc or s.attack_mc) if stochastic else 1
     return Task(figure, model, defense, param, attack, "self", mc)
 
 
-def sap_tasks(s: EvalSettings, rates) -> list[Task]:
+def sap_tasks(s: EvalProfile, rates) -> list[Task]:
     tasks = []
     for attack, figure in (("random", "1a"), ("fgsm", "1b")):
         tasks.append(_self_attack(figure, "dense", "none", None, attack, s))
@@ -148,13 +113,13 @@ def sap_tasks(s: EvalSettings, rates) -> list[Task]:
     return tasks
 
 
-def iterative_tasks(s: EvalSettings, rates) -> list[Task]:
+def iterative_tasks(s: EvalProfile, rates) -> list[Task]:
     return [Task("1c", "dense", attack="iterative"),
             Task("1c", "dense", "sap", 100, "iterative", "self", s.iterative_mc),
             Task("1c", "dense", "sap", 100, "iterative", "dense", 1)]
 
 
-def dropout_tasks(s: EvalSettings, rates) -> list[Task]:
+def dropout_tasks(s: EvalProfile, rates) -> list[Task]:
     tasks = [_self_attack("2a", "dense", "none", None, "fgsm", s)]
     tasks += [_self_attack("2a", "dense", "dropout", r, "fgsm", s) for r in POSTHOC_DROPOUT]
     tasks += [_self_attack("2b", f"dropout{r:g}", "dropout", r, "fgsm", s) for r in rates]
@@ -162,19 +127,19 @@ def dropout_tasks(s: EvalSettings, rates) -> list[Task]:
     return tasks
 
 
-def adv_tasks(s: EvalSettings, rates) -> list[Task]:
+def adv_tasks(s: EvalProfile, rates) -> list[Task]:
     return [_self_attack("3", model, defense, param, "fgsm", s)
             for model in ("dense", "adv") for defense, param in (("none", None), ("sap", 100))]
 
 
-def baseline_tasks(s: EvalSettings, rates) -> list[Task]:
+def baseline_tasks(s: EvalProfile, rates) -> list[Task]:
     tasks = [_self_attack("5", "dense", "none", None, "fgsm", s)]
     for panel, (name, grid) in zip("abcdef", BASELINE_GRIDS.items(), strict=True):
         tasks += [_self_attack(f"5{panel}", "dense", name, p, "fgsm", s) for p in grid]
     return tasks
 
 
-def mc_tasks(s: EvalSettings, rates) -> list[Task]:
+def mc_tasks(s: EvalProfile, rates) -> list[Task]:
     return ([Task("6", "dense"), Task("6", "dense", "sap", 100, "fgsm", "dense", 1)]
             + [Task("6", "dense", "sap", 100, "fgsm", "self", m) for m in s.mc_grid])
 
@@ -191,36 +156,38 @@ class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
     experiment: str = arg("sap", "sap | iterative | dropout | adv | baselines | mc | all")
+    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10")
     profile: str = arg("paper", "smoke (generated data) | quick (1,000 test images, fewer MC "
                                  "samples) | paper (10,000 images, 100 MC samples)")
     seed: int = arg(0, "seed of the evaluation and of the trained models it reads")
-    model: str = arg("resnet20", "architecture of the trained models (as in cifar_train)")
+    model: str = arg("resnet20", "architecture of the trained models (as in image_train)")
     dense: str = arg("", "'gluoncv': GluonCV's published cifar_resnet20_v2 as the dense model "
                           "(needs network once) instead of our trained one")
     rates: str = arg("0.1,0.3,0.5", "dropout rates of the dropout-trained models (Fig. 2b/c)")
-    data_dir: str = arg("", "folder holding CIFAR-10 (as in cifar_train)")
+    data_dir: str = arg("", "folder holding the dataset (as in image_train)")
     n_test: int = arg(0, "override the profile's number of test images (0: keep)")
     predict_mc: int = arg(0, "override the profile's prediction passes (0: keep)")
     attack_mc: int = arg(0, "override the profile's FGSM MC samples (0: keep)")
-    models: str = arg("", "folder of the trained runs (default: results/models, smoke: "
-                           "results/smoke/models)")
-    out: str = arg("", "results folder (default: results/cifar, smoke: results/smoke/cifar)")
+    models: str = arg("", "folder of the trained runs (default: the dataset's, e.g. "
+                           "results/models; smoke: results/smoke/models)")
+    out: str = arg("", "results folder (default: the dataset's, e.g. results/cifar; smoke: "
+                        "results/smoke/cifar)")
     progress: bool = arg(True, "show progress bars")
 
 
 def parse_args(argv=None) -> Args:
-    return parse_dataclass_args(Args, argv, "python -m experiments.cifar_eval",
+    return parse_dataclass_args(Args, argv, "python -m experiments.image_eval",
                                 __doc__.split("\n\n")[0])
 
 
-def settings_for(args: Args) -> EvalSettings:
-    s = SETTINGS[get_profile(args.profile).name]
+def settings_for(args: Args) -> EvalProfile:
+    s = EVAL.get(args.profile)
     for name in ("n_test", "predict_mc", "attack_mc"):
         value = getattr(args, name)
         if value < 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
         if value:
-            s = dataclasses.replace(s, **{name: value})
+            s = replace(s, **{name: value})
     return s
 
 
@@ -235,78 +202,17 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# models
-# ---------------------------------------------------------------------------------------------
-class Models:
-    """Trained weights by name (``dense``, ``adv``, ``dropout0.3``), each loaded once, and their
-    defended versions."""
-
-    def __init__(self, args: Args):
-        self.args, self.nets, self.ids, self.defended = args, {}, {}, {}
-        self.profile = get_profile(args.profile)
-
-    def _train_args(self, name: str) -> ct.Args:
-        if name.startswith("dropout"):
-            return ct.Args(recipe="dropout", rate=float(name[len("dropout"):]),
-                           profile=self.args.profile, seed=self.args.seed, model=self.args.model)
-        return ct.Args(recipe=name, profile=self.args.profile, seed=self.args.seed,
-                       model=self.args.model)
-
-    def base(self, name: str):
-        if name in self.nets:
-            return self.nets[name]
-        if name == "dense" and self.args.dense == "gluoncv":
-            net = get_model("cifar_resnet20_v2")
-            net.initialize()
-            load_gluoncv_weights(net, "cifar_resnet20_v2")
-            self.ids[name] = "gluoncv:cifar_resnet20_v2"
-        else:
-            train_args = self._train_args(name)
-            models = Path(self.args.models) if self.args.models else (
-                self.profile.results_dir() / "models")
-            run = models / ct.run_name(train_args)
-            params = run / "final.params"
-            if not params.is_file():
-                target = {"dense": "cifar-dense", "adv": "cifar-adv-train"}.get(
-                    name, "cifar-dropout-train")
-                raise UsageError(f"no trained {name} model at {rel(params)}: run `make {target} "
-                                 f"PROFILE={self.args.profile} SEED={self.args.seed}` first")
-            net = get_model(self.args.model)
-            net.load_parameters(str(params))
-            digest = hashlib.sha256(params.read_bytes()).hexdigest()[:12]
-            self.ids[name] = f"{rel(params)}@{digest}"
-        net.hybridize(static_alloc=True)
-        self.nets[name] = net
-        return net
-
-    def evaluated(self, task: Task):
-        key = (task.model, task.defense, task.param)
-        if key not in self.defended:
-            net = self.base(task.model)
-            self.defended[key] = net if task.defense == "none" else sap_mx.defend(
-                net, task.defense, **DEFENSE_ARGS[task.defense](task.param))
-        return self.defended[key]
-
-    def adversary(self, task: Task):
-        return self.evaluated(task) if task.attack_model == "self" else self.base(task.attack_model)
-
-
-# ---------------------------------------------------------------------------------------------
 # evaluation
 # ---------------------------------------------------------------------------------------------
 KEY_FIELDS = ("experiment", "model", "defense", "param", "attack", "attack_model", "mc_samples",
               "eps", "n", "predict_mc", "seed", "profile", "checkpoint")
 
 
-def row_key(row: dict, fields=KEY_FIELDS) -> tuple:
-    return tuple(str(row[k]) for k in fields)
-
-
-class Store(KeyedRows):
-    """This driver's result CSVs: rows keyed by ``KEY_FIELDS`` (see ``KeyedRows``)."""
-
-    def __init__(self, path: Path, fields=KEY_FIELDS):
-        super().__init__(path, fields)
+def models_for(args: Args) -> TrainedModels:
+    """The trained models the evaluation of ``args`` reads."""
+    return TrainedModels(datasets.get_dataset(args.dataset), profile=args.profile,
+                         seed=args.seed, model=args.model, dense=args.dense,
+                         models_dir=args.models)
 
 
 def seed_task(seed: int, task: Task, *where) -> None:
@@ -317,12 +223,15 @@ def seed_task(seed: int, task: Task, *where) -> None:
     seed_all(seed, zlib.crc32(repr((task.key(), where)).encode()))
 
 
-def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: EvalSettings,
-                  eps_list, calibrate: bool = False, progress: bool = True, seed: int = 0):
-    """Accuracy at each eps of ``eps_list`` (and the probabilities, for calibration)."""
-    evaluated, adversary = models.evaluated(task), models.adversary(task)
+def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarray,
+                  s: EvalProfile, eps_list, calibrate: bool = False, progress: bool = True,
+                  seed: int = 0):
+    """Accuracy at each eps of ``eps_list`` (and the probabilities, for calibration). FGSM's
+    gradient does not depend on lambda, so one gradient per batch serves the whole sweep."""
+    evaluated = models.defend(task.model, task.defense, task.param)
+    adversary = evaluated if task.attack_model == "self" else models.base(task.attack_model)
     predict_mc = s.predict_mc if task.stochastic else 1
-    correct = dict.fromkeys(eps_list, 0)
+    n_correct = dict.fromkeys(eps_list, 0)
     probs = {eps: [] for eps in eps_list}
     batches = range(0, len(x), s.batch)
     bar = progress_bar(progress, len(batches), task.label())
@@ -341,15 +250,16 @@ def evaluate_task(task: Task, models: Models, x: np.ndarray, y: np.ndarray, s: E
                 xa = fgsm_step(xb, gradient, eps)
             else:
                 xa = bim(adversary, xb, yb, eps, step=1.0, mc_samples=task.mc_samples)
-            p = predict_proba(evaluated, xa, mc_samples=predict_mc).asnumpy()
-            correct[eps] += int((p.argmax(axis=1) == y[start:start + s.batch]).sum())
+            ok, p = correct(evaluated, xa, y[start:start + s.batch], mc_samples=predict_mc,
+                            return_proba=True)
+            n_correct[eps] += int(ok.sum())
             if calibrate:
                 probs[eps].append(p)
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    accuracy = {eps: correct[eps] / len(x) for eps in eps_list}
+    accuracy = {eps: n_correct[eps] / len(x) for eps in eps_list}
     return accuracy, {eps: np.concatenate(p) for eps, p in probs.items() if p}
 
 
@@ -359,34 +269,39 @@ def run(args: Args) -> list[Path]:
     if any(n not in EXPERIMENTS for n in names):
         raise UsageError(f"unknown experiment {args.experiment!r}; valid: "
                          f"{', '.join(EXPERIMENTS)}, all")
-    profile = get_profile(args.profile)
+    dataset = datasets.get_dataset(args.dataset)
     s = settings_for(args)
     rates = parse_rates(args.rates)
     if args.dense not in ("", "gluoncv"):
         raise UsageError(f"--dense must be 'gluoncv' or empty, got {args.dense!r}")
-    out = Path(args.out) if args.out else profile.results_dir() / "cifar"
-    train_args = ct.Args(profile=args.profile, seed=args.seed, data_dir=args.data_dir)
-    (_, (x_test, y_test)), data_label = ct.load_data(train_args, profile)
+    out = Path(args.out) if args.out else dataset.results_dir(args.profile)
+    (_, (x_test, y_test)), data_label = datasets.load(dataset, args.profile,
+                                                      TRAIN.get(args.profile), args.seed,
+                                                      args.data_dir)
     if s.n_test > len(x_test):
         raise UsageError(f"--n-test {s.n_test} is more than the {len(x_test)} test images")
     x, y = x_test[:s.n_test], y_test[:s.n_test].astype(np.int64)
-    models, sha, written = Models(args), git_sha(), []
+    models = models_for(args)
+    sha, written = git_sha(), []
     for name in names:
-        store = Store(out / f"{name}.csv")
-        cal_store = Store(out / "calibration.csv", KEY_FIELDS + ("bin",)) if name == "adv" else None
+        store = KeyedRows(out / f"{name}.csv", KEY_FIELDS)
+        cal_store = KeyedRows(out / "calibration.csv", KEY_FIELDS + ("bin",)) \
+            if name == "adv" else None
         tasks = EXPERIMENTS[name](s, rates)
         print(f"{name}: {len(tasks)} tasks on {len(x)} test images ({data_label}, profile "
               f"{args.profile}, seed {args.seed})", file=sys.stderr, flush=True)
         for task in tasks:
-            models.evaluated(task)  # loads weights (and fails early if missing)
-            models.adversary(task)
+            models.defend(task.model, task.defense, task.param)  # loads (fails early if missing)
+            if task.attack_model != "self":
+                models.base(task.attack_model)
             meta = {"experiment": name, "figure": task.figure, "model": task.model,
-                    "defense": task.defense, "param": _fmt(task.param), "attack": task.attack,
-                    "attack_model": task.attack_model, "mc_samples": task.mc_samples,
-                    "n": len(x), "predict_mc": s.predict_mc if task.stochastic else 1,
+                    "defense": task.defense, "param": fmt_param(task.param),
+                    "attack": task.attack, "attack_model": task.attack_model,
+                    "mc_samples": task.mc_samples, "n": len(x),
+                    "predict_mc": s.predict_mc if task.stochastic else 1,
                     "seed": args.seed, "profile": args.profile, "data": data_label,
                     "checkpoint": models.ids[task.model]}
-            missing = [eps for eps in EPS if not store.has({**meta, "eps": eps})]
+            missing = [eps for eps in dataset.eps if not store.has({**meta, "eps": eps})]
             if not missing:
                 continue
             start = time.time()
@@ -414,17 +329,14 @@ def run(args: Args) -> list[Path]:
         written.append(store.path)
         if cal_store is not None:
             written.append(cal_store.path)
-        from . import cifar_figures
-
-        written += cifar_figures.draw(name, store.path, out / "figures", seed=args.seed,
+        written += image_figures.draw(name, store.path, out / "figures", seed=args.seed,
                                       profile=args.profile, n=len(x), checkpoints=models.ids,
-                                      predict_mc=s.predict_mc)
+                                      predict_mc=s.predict_mc, title=dataset.title)
     return written
 
 
 def main(argv=None) -> int:
-    return cli_main(run, parse_args, argv,
-                    (DataNotFound, HardwareError, UsageError, WeightsUnavailable))
+    return cli_main(run, parse_args, argv)
 
 
 if __name__ == "__main__":

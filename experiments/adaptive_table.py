@@ -1,0 +1,70 @@
+"""The adaptive evaluation's table for the report: the paper's attack next to the adaptive ones
+(``experiments.adaptive``), per model and lambda, with the sanity verdict."""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from runkit import rel
+
+from .paper_compare import latest_rows
+from .zoo import model_key
+
+__all__ = ["ADAPTIVE_ATTACKS", "adaptive_section", "cell"]
+
+
+def cell(text: str) -> str:
+    """A Markdown table cell: pipes escaped."""
+    return str(text).replace("|", "\\|")
+
+
+ADAPTIVE_ATTACKS = ("paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")
+
+
+def adaptive_section(paths: Sequence[Path]) -> list[str]:
+    """The paper's attack next to the adaptive ones (``experiments/adaptive.py``), per model and
+    lambda, with the sanity verdict; newest configuration of each model only."""
+    lines = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            continue
+        for r in rows:
+            r["experiment"] = "adaptive"
+            r["n"] = int(r["n"]) if r.get("n") else None
+        rows = latest_rows(rows)
+        family = rows[0].get("family", path.parent.name)
+        lines += [f"## Adaptive evaluation ({family}): the paper's attack and stronger ones", "",
+                  f"From `{rel(path)}` (`experiments/adaptive.py`). Accuracy in %; *paper*: "
+                  "the paper's attack; pgd / apgd-*: with expectation over the randomness (EOT); "
+                  "pgd-bpda: PGD through SAP's expectation. *sanity*: an unbounded attack "
+                  "brings accuracy to about 0% (<= 1%, or one image) and more steps or EOT samples "
+                  "do not raise it.", ""]
+        if any(r["profile"] == "smoke" for r in rows):
+            lines += ["**Smoke rows: generated data, not results.**", ""]
+        lines += ["| model | λ | " + " | ".join(ADAPTIVE_ATTACKS) + " | sanity | profile |",
+                  "| --- | --- |" + " --- |" * (len(ADAPTIVE_ATTACKS) + 2)]
+        cells: dict[tuple, dict] = defaultdict(dict)
+        meta: dict[tuple, dict] = {}
+        for r in rows:
+            name = model_key(r["model"], r["defense"], r["param"])
+            key = (name, float(r["eps"]))
+            cells[key][r["attack"]] = 100 * float(r["accuracy"])
+            meta[key] = r
+        verdicts: dict[str, list[Mapping]] = defaultdict(list)
+        for key, r in meta.items():
+            verdicts[key[0]].append(r)
+        for key in sorted(cells):
+            r = meta[key]
+            values = [f"{cells[key][a]:.1f}" if a in cells[key] else "" for a in ADAPTIVE_ATTACKS]
+            failed = [v for v in verdicts[key[0]] if v.get("sanity_ok") != "True"]
+            sanity = "ok" if not failed else f"FAILED: {failed[0].get('sanity', '')}"
+            lines.append(f"| {key[0]} | {key[1]:g} | " + " | ".join(values)
+                         + f" | {cell(sanity)} | {r['profile']} |")
+        lines.append("")
+    return lines

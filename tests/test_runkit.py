@@ -1,0 +1,186 @@
+"""The shared run layer (runkit) and the one atomic writer (sap_mx.io): file modes, run folders,
+keyed rows, the one error path."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from runkit import KeyedRows, RunFolder, UsageError, cli_main
+from sap_mx import checkpoint
+from sap_mx.errors import UserError
+from sap_mx.io import atomic_write, make_temp_dir, write_csv, write_text
+
+
+@pytest.fixture
+def umask022():
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# the atomic writer
+# ---------------------------------------------------------------------------------------------
+def test_written_files_get_the_modes_open_would_give(tmp_path, umask022):
+    paths = [write_csv(tmp_path / "a.csv", [{"x": 1}]), write_text(tmp_path / "b.md", "hi"),
+             atomic_write(tmp_path / "c.bin", b"\0\1"),
+             atomic_write(tmp_path / "d.params", lambda tmp: open(tmp, "wb").close())]
+    assert [_mode(p) for p in paths] == [0o644] * 4
+    assert _mode(make_temp_dir(tmp_path, ".t.")) == 0o755
+    old = os.umask(0o077)  # the modes follow the umask, as open() does
+    try:
+        assert _mode(write_text(tmp_path / "e.md", "x")) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    path = write_text(tmp_path / "r.md", "old")
+
+    def broken(tmp):
+        with open(tmp, "w") as handle:
+            handle.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, broken)
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.md"]
+
+
+def test_csv_bytes_are_those_of_a_plain_csv_writer(tmp_path):
+    write_csv(tmp_path / "a.csv", [{"a": 1, "b": "x,y"}, {"a": 2, "b": "z"}])
+    assert (tmp_path / "a.csv").read_bytes() == b'a,b\r\n1,"x,y"\r\n2,z\r\n'
+
+
+def test_checkpoint_folders_get_the_mode_mkdir_would_give(tmp_path, umask022):
+    checkpoint.save(tmp_path / "checkpoint", {"w": lambda p: open(p, "w").close()}, {"e": 1})
+    assert _mode(tmp_path / "checkpoint") == 0o755
+    assert _mode(tmp_path / "checkpoint" / "manifest.json") == 0o644
+
+
+# ---------------------------------------------------------------------------------------------
+# run folders
+# ---------------------------------------------------------------------------------------------
+def _save(run, epoch):
+    run.save({"w.txt": lambda p: open(p, "w").write(str(epoch))}, {"epoch": epoch})
+
+
+def test_resume_restores_and_refuses_another_configuration(tmp_path):
+    run = RunFolder(tmp_path / "r", config={"lr": 0.1})
+    assert run.resume(lambda meta, files: pytest.fail("nothing to resume")) is None
+    _save(run, 3)
+    seen = {}
+    meta = RunFolder(tmp_path / "r", config={"lr": 0.1}).resume(
+        lambda meta, files: seen.update(epoch=meta["epoch"], text=open(files["w.txt"]).read()))
+    assert meta["epoch"] == 3 and seen == {"epoch": 3, "text": "3"}
+    with pytest.raises(checkpoint.CheckpointError, match="different configuration; pass --fresh"):
+        RunFolder(tmp_path / "r", config={"lr": 0.2}).resume(lambda m, f: None)
+    # a configuration compared only in part (Atari: evaluation settings may change)
+    RunFolder(tmp_path / "r", config={"lr": 0.1, "eval": 5},
+              compare=lambda c: {k: v for k, v in c.items() if k != "eval"}).resume(
+        lambda m, f: None)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda ck: (ck / "w.txt").write_text("altered"), "does not match its recorded SHA-256"),
+    (lambda ck: (ck / "w.txt").unlink(), "is incomplete"),
+])
+def test_an_altered_checkpoint_is_one_line_naming_fresh(tmp_path, damage, message):
+    run = RunFolder(tmp_path / "r", config={})
+    _save(run, 1)
+    damage(run.checkpoint)
+    with pytest.raises(checkpoint.CheckpointError, match=message) as err:
+        run.resume(lambda m, f: None)
+    assert "pass --fresh" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_checkpoint_that_cannot_be_restored_names_fresh(tmp_path):
+    run = RunFolder(tmp_path / "r", config={})
+    _save(run, 1)
+
+    def restore(meta, files):
+        raise AssertionError("shape mismatch")  # what MXNet raises for other weights
+
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot be loaded \(AssertionError\); "
+                                                         "pass --fresh"):
+        run.resume(restore)
+    with pytest.raises(checkpoint.CheckpointError, match="lacks 'rng'"):
+        run.resume(lambda meta, files: meta["rng"])
+
+
+def test_lock_discard_and_finished(tmp_path):
+    run = RunFolder(tmp_path / "r", config={}, outputs=("log.csv",)).lock()
+    with pytest.raises(UsageError, match="in use by another training process"):
+        RunFolder(tmp_path / "r", config={}).lock()
+    _save(run, 1)
+    (run.path / "log.csv").write_text("x")
+    (run.path / "mine.txt").write_text("keep")
+    run.finish({"run": "r", "epochs": 2}, lambda p: open(p, "w").write("weights"))
+    assert run.finished(lambda r: r["epochs"] == 2)["run"] == "r"
+    assert run.finished(lambda r: r["epochs"] == 3) is None
+    run.discard()
+    assert sorted(p.name for p in run.path.iterdir()) == [".lock", "mine.txt"]
+    assert run.finished(lambda r: True) is None
+    run.unlock()
+    RunFolder(tmp_path / "r", config={}).lock().unlock()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UsageError, match="is a file; name a folder"):
+        RunFolder(tmp_path / "file", config={}).lock()
+
+
+# ---------------------------------------------------------------------------------------------
+# keyed rows, the error path
+# ---------------------------------------------------------------------------------------------
+def test_keyed_rows_skip_what_is_there_and_refuse_other_columns(tmp_path):
+    rows = KeyedRows(tmp_path / "t.csv", ("model", "eps"))
+    rows.add([{"model": "dense", "eps": 1, "accuracy": 0.5}])
+    rows.add([{"model": "dense", "eps": 1, "accuracy": 0.6}, {"model": "sap", "eps": 1}])
+    again = KeyedRows(tmp_path / "t.csv", ("model", "eps"))
+    assert again.has({"model": "dense", "eps": "1"}) and len(again.rows) == 2
+    assert again.rows[("dense", "1")]["accuracy"] == "0.6"
+    with pytest.raises(UsageError, match="lacks the columns seed"):
+        KeyedRows(tmp_path / "t.csv", ("model", "seed"))
+
+
+def test_every_user_error_is_one_line_and_exit_two(capsys):
+    from rl.envs import GameNotFound
+    from sap_mx.data import DataNotFound
+    from sap_mx.hardware import HardwareError
+    from sap_mx.models import WeightsUnavailable
+
+    for kind in (UsageError, DataNotFound, HardwareError, WeightsUnavailable, GameNotFound,
+                 checkpoint.CheckpointError):
+        assert issubclass(kind, UserError)
+
+        def run(args, kind=kind):
+            raise kind("what went wrong; how to fix it")
+
+        assert cli_main(run, lambda argv: argv, []) == 2
+        assert capsys.readouterr().err == "error: what went wrong; how to fix it\n"
+
+    def bug(args):
+        raise KeyError("a bug keeps its traceback")
+
+    with pytest.raises(KeyError):
+        cli_main(bug, lambda argv: argv, [])
+
+
+def test_cli_main_lists_what_it_wrote(tmp_path, capsys):
+    path = write_text(tmp_path / "x.md", "x")
+    assert cli_main(lambda args: [path], lambda argv: argv, []) == 0
+    assert capsys.readouterr().out == f"wrote {path}\n"
+
+
+def test_a_finished_record_is_json(tmp_path):
+    run = RunFolder(tmp_path / "r", config={})
+    run.finish({"a": 1}, None)
+    assert json.loads((tmp_path / "r" / "final.json").read_text()) == {"a": 1}
