@@ -48,13 +48,16 @@ bench: ## performance targets and costs -> results/bench/*.csv
 clean: ## remove the native build and caches
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info
 
-## Image training (docs/cifar-training.md): MODEL=resnet20 RATES="0.1 0.3 0.5" GPUS= PRETRAINED=
+## Image training (docs/cifar-training.md): MODEL=resnet20 RATES="0.1 0.3 0.5" GPUS= PRETRAINED= CROP=
 MODEL ?= resnet20
+CROP ?=
+CROP_FLAG = $(call opt,--crop,$(CROP))
 RATES ?= 0.1 0.3 0.5
 GPUS ?=
 PRETRAINED ?=
 TRAIN = $(PY) -m experiments.image_train --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED) \
-	--model $(MODEL) $(DATA_FLAG) $(call opt,--gpus,$(GPUS)) $(call opt,--pretrained,$(PRETRAINED))
+	--model $(MODEL) $(DATA_FLAG) $(CROP_FLAG) $(call opt,--gpus,$(GPUS)) \
+	$(call opt,--pretrained,$(PRETRAINED))
 
 .PHONY: cifar-dense cifar-dropout-train cifar-adv-train cifar-train
 cifar-dense: ## train the dense ResNet-20 (results[/smoke]/models/)
@@ -69,7 +72,7 @@ cifar-train: cifar-dense cifar-dropout-train cifar-adv-train ## all three recipe
 DENSE ?=
 NEEDS_DENSE = $(if $(filter gluoncv,$(DENSE)),,cifar-dense)
 EVAL = $(PY) -m experiments.image_eval --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED) \
-	--model $(MODEL) --rates "$(RATES)" $(DATA_FLAG) $(call opt,--dense,$(DENSE))
+	--model $(MODEL) --rates "$(RATES)" $(DATA_FLAG) $(CROP_FLAG) $(call opt,--dense,$(DENSE))
 
 .PHONY: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc cifar-all report
 cifar-sap: $(NEEDS_DENSE) ## Fig. 1a/1b: SAP-k under random noise and FGSM
@@ -97,7 +100,7 @@ mnist-sdr: ## Table 1 on MNIST (results[/smoke]/mnist/)
 .PHONY: cifar-adaptive mnist-adaptive
 cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train ## the image models of DATASET
 	$(PY) -m experiments.adaptive --family image --dataset $(DATASET) --profile $(PROFILE) \
-		--seed $(SEED) $(DATA_FLAG)
+		--seed $(SEED) $(DATA_FLAG) $(CROP_FLAG)
 mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs
 	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG)
 

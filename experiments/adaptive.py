@@ -47,8 +47,9 @@ import numpy as np
 from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar,
                     results_dir, seed_all)
 from runkit.figures import pyplot, save_figure
-from sap_mx.attacks import apgd, bpda, fgsm_step, input_gradient, pgd, sanity
-from sap_mx.evaluate import accuracy
+from runkit.partial import Partial
+from sap_mx.attacks import apgd, bpda, fgsm_step, input_gradient, pgd, pgd_attack, sanity
+from sap_mx.evaluate import robust
 from sap_mx.results import git_sha
 
 from . import datasets
@@ -90,6 +91,8 @@ class Args:
     seed: int = arg(0, "seed of the evaluation and of the trained models it reads")
     data_dir: str = arg("", "folder holding the dataset (as in the other drivers)")
     n_test: int = arg(0, "override the profile's number of test images (0: keep)")
+    crop: int = arg(0, "training crop of the image models (0: the image size; CIFAR-10: 28 "
+                       "reads the 28-crop runs and feeds them centre crops)")
     models: str = arg("", "folder of the trained runs (default: the dataset's models folder, "
                           "results[/smoke]/mnist/models for mnist)")
     out: str = arg("", "results folder (default: the dataset's, results[/smoke]/mnist for "
@@ -105,9 +108,9 @@ def parse_args(argv=None) -> Args:
 # ---------------------------------------------------------------------------------------------
 # models of each family: (key parts, net, stochastic, is_sap, checkpoint id)
 # ---------------------------------------------------------------------------------------------
-def image_models(args: Args, dataset):
+def image_models(args: Args, dataset, crop: int):
     models = TrainedModels(dataset, profile=args.profile, seed=args.seed,
-                           models_dir=args.models)
+                           models_dir=args.models, crop=crop)
     for base, defense, param in IMAGE_MODELS:
         net = models.defend(base, defense, param)
         yield ((base, defense, param), net, defense not in DETERMINISTIC, defense == "sap",
@@ -125,13 +128,17 @@ def mnist_models(args: Args, models_dir: Path):
 # attacks
 # ---------------------------------------------------------------------------------------------
 def attacks_for(is_sap: bool, stochastic: bool, mnist: bool, b: AdaptiveProfile) -> list[dict]:
-    """The attack settings evaluated on one model (a dict per attack)."""
+    """The attack settings evaluated on one model (a dict per attack). APGD with more than one
+    restart is named ``apgd-ce-r<k>`` (the row key holds the attack's name, not its restarts)."""
     eot = b.eot_samples if stochastic else 1
+    restarts = "" if b.apgd_restarts == 1 else f"-r{b.apgd_restarts}"
     out = [{"attack": "paper", "loss": "ce", "steps": 1,
             "eot_samples": 1 if mnist else (b.paper_mc if stochastic else 1)},
            {"attack": "pgd", "loss": "ce", "steps": b.steps, "eot_samples": eot},
-           {"attack": "apgd-ce", "loss": "ce", "steps": b.apgd_iter, "eot_samples": eot},
-           {"attack": "apgd-dlr", "loss": "dlr", "steps": b.apgd_iter, "eot_samples": eot}]
+           {"attack": "apgd-ce" + restarts, "loss": "ce", "steps": b.apgd_iter,
+            "eot_samples": eot, "restarts": b.apgd_restarts},
+           {"attack": "apgd-dlr" + restarts, "loss": "dlr", "steps": b.apgd_iter,
+            "eot_samples": eot, "restarts": b.apgd_restarts}]
     if is_sap:
         out.append({"attack": "pgd-bpda", "loss": "ce", "steps": b.steps, "eot_samples": eot})
     return out
@@ -151,8 +158,64 @@ def make_attack(net, eps: float, spec: dict, clip):
                        step_size=2.5 * eps / spec["steps"], mc_samples=spec["eot_samples"],
                        loss=spec["loss"], clip=clip)
         return apgd(net, x, y, eps, n_iter=spec["steps"], mc_samples=spec["eot_samples"],
-                    loss=spec["loss"], clip=clip)
+                    loss=spec["loss"], restarts=spec["restarts"], clip=clip)
     return attack
+
+
+# ---------------------------------------------------------------------------------------------
+# per-example results, resumable per batch
+# ---------------------------------------------------------------------------------------------
+WORST = "worst-case"
+
+
+def mask_hex(ok: np.ndarray) -> str:
+    """Per-example correctness as hex (packed bits), for the ``correct`` column."""
+    return np.packbits(np.asarray(ok, bool)).tobytes().hex()
+
+
+def hex_mask(text: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:n].astype(bool)
+
+
+def robust_resumable(net, x, y, attack, *, predict_mc: int, batch: int, partial: Partial,
+                     reseed) -> np.ndarray:
+    """Per-example correctness under ``attack``, batch by batch, each batch seeded by
+    ``reseed(start)`` and saved to ``partial`` (a rerun continues where it stopped)."""
+    first, saved = partial.load()
+    ok = saved.get("ok", np.zeros(len(x), bool))
+    for start in range(first, len(x), batch):
+        reseed(start)
+        ok[start:start + batch] = robust(net, x[start:start + batch], y[start:start + batch],
+                                         attack, mc_samples=predict_mc, batch=batch)
+        partial.save(start + batch, ok=ok)
+    return ok
+
+
+def worst_case_rows(store: KeyedRows, meta: dict, specs: list[dict], eps_grid, n: int) -> list:
+    """Per lambda, the examples correct under every attack run with the model's prediction
+    passes (AutoAttack's robust accuracy): a ``worst-case`` row, or none while any is missing."""
+    out = []
+    same = [spec for spec in specs if spec_meta(meta, spec)["predict_mc"] == meta["predict_mc"]]
+    for eps in eps_grid:
+        rows = [store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
+                for spec in same]
+        if any(r is None or not r.get("correct") for r in rows):
+            continue
+        ok = np.logical_and.reduce([hex_mask(r["correct"], n) for r in rows])
+        out.append({**meta, "attack": WORST, "loss": "", "steps": "", "eot_samples": "",
+                    "eps": eps, "accuracy": round(float(ok.mean()), 6), "correct": mask_hex(ok),
+                    "attack_model": "all", "mc_samples": "",
+                    "combines": "+".join(spec["attack"] for spec in same),
+                    **{k: rows[0][k] for k in ("sanity_ok", "sanity", "data")}})
+    return out
+
+
+def spec_meta(meta: dict, spec: dict) -> dict:
+    """The row settings of one attack: Khan et al.'s protocol (MNIST's paper attack) predicts
+    with one stochastic pass, every other attack with the model's prediction passes."""
+    if meta["family"] == "mnist" and spec["attack"] == "paper":
+        return {**meta, "predict_mc": 1}
+    return meta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +231,8 @@ def run(args: Args) -> list[Path]:
     if args.n_test:
         b = replace(b, n_test=args.n_test)
     if mnist:
+        if args.crop:
+            raise UsageError("--crop is for the image family; the MNIST MLPs take whole images")
         family, name = MNIST_FAMILY, "mnist"
         mnist_out = results_dir(args.profile, "mnist")
         data, data_label = datasets.load_mnist_data(MNIST.get(args.profile), args.profile,
@@ -177,11 +242,13 @@ def run(args: Args) -> list[Path]:
         out = Path(args.out) if args.out else mnist_out
     else:
         dataset = datasets.get_dataset("cifar10" if args.family == "cifar" else args.dataset)
+        crop = datasets.check_crop(args.crop, dataset)
         family, name = replace(IMAGE_FAMILY, eps=dataset.eps), dataset.results
         (_, (xt, yt)), data_label = datasets.load(dataset, args.profile,
                                                   TRAIN.get(args.profile), args.seed,
                                                   args.data_dir)
-        models = image_models(args, dataset)
+        xt = dataset.crop(xt, crop)  # the images the models were trained and tested on
+        models = image_models(args, dataset, crop)
         out = Path(args.out) if args.out else dataset.results_dir(args.profile)
     if b.n_test > len(xt):
         raise UsageError(f"--n-test {b.n_test} is more than the {len(xt)} test images")
@@ -195,38 +262,84 @@ def run(args: Args) -> list[Path]:
         meta = {"family": name, "model": base, "defense": defense,
                 "param": fmt_param(param), "n": len(x), "predict_mc": predict_mc,
                 "seed": args.seed, "profile": args.profile, "checkpoint": ckpt}
-        todo = [(spec, eps) for spec in specs for eps in family.eps
-                if not store.has({**meta, **spec, "eps": eps})]
         current.append(meta)
-        if not todo:
-            continue
-        start = time.time()
-        ok, reason = sanity(net, x, y, check_eps=family.check_eps, clip=family.clip,
-                            steps=b.steps, eot_samples=b.eot_samples if stochastic else 1,
-                            predict_mc=predict_mc, batch=b.batch,
-                            reseed=lambda tag: seed_all(args.seed,
-                                                        zlib.crc32(f"{key}/{tag}".encode())))
-        rows = []
-        bar = progress_bar(args.progress, len(todo), f"{key} adaptive")
-        for spec, eps in todo:
-            seed_all(args.seed, zlib.crc32(f"{key}/{spec['attack']}/{eps}".encode()))
-            acc = accuracy(net, x, y, make_attack(net, eps, spec, family.clip),
-                           mc_samples=predict_mc, batch=b.batch)
-            rows.append({**meta, **spec, "eps": eps, "accuracy": round(acc, 6),
-                         "attack_model": "bpda" if spec["attack"] == "pgd-bpda" else "self",
-                         "mc_samples": spec["eot_samples"], "sanity_ok": ok,
-                         "sanity": reason, "data": data_label, "git_sha": sha,
-                         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+        def done(spec, eps):
+            row = store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
+            return row is not None and bool(row.get("correct"))  # older rows lack the masks
+
+        todo = [(spec, eps) for spec in specs for eps in family.eps if not done(spec, eps)]
+        if todo:
+            start = time.time()
+            ok, reason, sanity_partials = check_model(net, x, y, family, b, stochastic,
+                                                      predict_mc, args.seed, key, out,
+                                                      {**meta, "data": data_label})
+            bar = progress_bar(args.progress, len(todo), f"{key} adaptive")
+            for spec, eps in todo:
+                row_meta = spec_meta(meta, spec)
+                partial = Partial(out, repr(sorted({**row_meta, **spec, "eps": eps,
+                                                    "batch": b.batch,
+                                                    "data": data_label}.items())))
+                attack_key = f"{key}/{spec['attack']}/{eps}"
+                mask = robust_resumable(
+                    net, x, y, make_attack(net, eps, spec, family.clip),
+                    predict_mc=row_meta["predict_mc"], batch=b.batch, partial=partial,
+                    reseed=lambda s, k=attack_key: seed_all(args.seed,
+                                                            zlib.crc32(f"{k}/{s}".encode())))
+                store.add([{**row_meta, **spec, "eps": eps,
+                            "accuracy": round(float(mask.mean()), 6),
+                            "attack_model": "bpda" if spec["attack"] == "pgd-bpda" else "self",
+                            "mc_samples": spec["eot_samples"], "sanity_ok": ok,
+                            "sanity": reason, "data": data_label, "correct": mask_hex(mask),
+                            "git_sha": sha,
+                            "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}])
+                partial.clear()
+                if bar is not None:
+                    bar.update()
             if bar is not None:
-                bar.update()
-        if bar is not None:
-            bar.close()
-        store.add(rows)
-        print(f"  {key:24s} sanity {'ok' if ok else 'FAILED'} ({reason})  "
-              f"({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
+                bar.close()
+            for partial in sanity_partials:  # kept until the model's rows are all written
+                partial.clear()
+            print(f"  {key:24s} sanity {'ok' if ok else 'FAILED'} ({reason})  "
+                  f"({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
+        worst = [r for r in worst_case_rows(store, meta, specs, family.eps, len(x))
+                 if any(str(r[k]) != (store.rows.get(store.key(r)) or {}).get(k)
+                        for k in ("correct", "combines", "accuracy"))]  # new or changed
+        if worst:
+            utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            store.add([{**r, "git_sha": sha, "utc": utc} for r in worst])
     figure = draw(store, current, out / "figures" / f"adaptive_{name}.png", args, name,
                   data_label)
     return [store.path, figure]
+
+
+def check_model(net, x, y, family: Family, b: AdaptiveProfile, stochastic: bool,
+                predict_mc: int, seed: int, key: str, out: Path, meta: dict):
+    """The sanity checks of one model (``sap_mx.attacks.sanity``), each measurement kept per
+    batch like the attacks (a rerun continues it); returns (ok, reason, the side files to
+    clear once the model's rows are written)."""
+    def measure(tag, eps, steps, eot):
+        partial = Partial(out, repr(sorted({**meta, "sanity": tag, "eps": eps, "steps": steps,
+                                            "eot": eot, "batch": b.batch}.items())))
+        ok = robust_resumable(net, x, y, pgd_attack(net, eps, steps=steps, eot_samples=eot,
+                                                    clip=family.clip),
+                              predict_mc=predict_mc, batch=b.batch, partial=partial,
+                              reseed=lambda s: seed_all(seed,
+                                                        zlib.crc32(f"{key}/{tag}/{s}".encode())))
+        return float(ok.mean())
+
+    partials = []
+
+    def measure_kept(tag, eps, steps, eot):
+        partials.append(Partial(out, repr(sorted({**meta, "sanity": tag, "eps": eps,
+                                                  "steps": steps, "eot": eot,
+                                                  "batch": b.batch}.items()))))
+        return measure(tag, eps, steps, eot)
+
+    ok, reason = sanity(net, x, y, check_eps=family.check_eps, clip=family.clip,
+                        steps=b.steps, eot_samples=b.eot_samples if stochastic else 1,
+                        predict_mc=predict_mc, batch=b.batch, measure=measure_kept)
+    return ok, reason, partials
 
 
 def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: str,
@@ -238,14 +351,17 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: st
     rows_ = math.ceil(n / cols)
     fig, axes = plt.subplots(rows_, cols, figsize=(4 * cols, 3.3 * rows_), squeeze=False)
     for ax, meta in zip(axes.flat, current, strict=False):
-        mine = [r for r in store.rows.values()
-                if all(str(r[k]) == str(meta[k]) for k in meta)]
+        mine = [r for r in store.rows.values()  # each attack with its own prediction passes
+                if all(str(r[k]) == str(meta[k]) for k in meta if k != "predict_mc")
+                and str(r["predict_mc"]) == str(spec_meta(meta, r)["predict_mc"])]
         eps_values = sorted({float(r["eps"]) for r in mine})
         for attack in dict.fromkeys(r["attack"] for r in mine):
             pts = sorted((float(r["eps"]), float(r["accuracy"])) for r in mine
                          if r["attack"] == attack)
+            worst = attack == WORST
             ax.plot([eps_values.index(e) for e, _ in pts], [100 * a for _, a in pts],
-                    marker="o", markersize=3, label=attack)
+                    marker="o", markersize=3, label=attack, color="black" if worst else None,
+                    linewidth=2.2 if worst else 1.2, zorder=3 if worst else 2)
         ok = all(str(r["sanity_ok"]) == "True" for r in mine)
         label = model_label(meta["model"], meta["defense"], meta["param"])
         ax.set_title(f"{label}{'' if ok else '  [SANITY FAILED]'}", fontsize=9)

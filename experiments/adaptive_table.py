@@ -20,7 +20,7 @@ def cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
-ADAPTIVE_ATTACKS = ("paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")
+ADAPTIVE_ATTACKS = ("worst-case", "paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")
 
 
 def adaptive_section(paths: Sequence[Path]) -> list[str]:
@@ -40,7 +40,15 @@ def adaptive_section(paths: Sequence[Path]) -> list[str]:
         rows = latest_rows(rows)
         family = rows[0].get("family", path.parent.name)
         lines += [f"## Adaptive evaluation ({family}): the paper's attack and stronger ones", "",
-                  f"From `{rel(path)}` (`experiments/adaptive.py`). Accuracy in %; *paper*: "
+                  f"From `{rel(path)}` (`experiments/adaptive.py`). Accuracy in %; the λ = 0 "
+                  "rows are the clean accuracy. *worst-case*: the robust accuracy, examples "
+                  "correct under every attack of the row run with the model's prediction passes "
+                  "(AutoAttack's measure; at or below each of them; on MNIST the paper's attack "
+                  "is judged on one stochastic pass, as Khan et al. did, and so is not part of a "
+                  "stochastic model's worst case). For a stochastic model every attack's final "
+                  "prediction is its own random draw, so the worst case also takes the worst of "
+                  "those draws (AutoAttack's 'rand' version does the same); at λ = 0 it is below "
+                  "the clean accuracy of one draw. *paper*: "
                   "the paper's attack; pgd / apgd-*: with expectation over the randomness (EOT); "
                   "pgd-bpda: PGD through SAP's expectation. *sanity*: an unbounded attack "
                   "brings accuracy to about 0% (<= 1%, or one image) and more steps or EOT samples "

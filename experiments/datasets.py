@@ -26,7 +26,7 @@ from sap_mx.models.cifar_resnet import IMAGENET_MEAN_RGB
 from .profiles import MnistProfile, TrainProfile
 from sap_mx.recipes import PAPER_RECIPES, Recipe
 
-__all__ = ["ImageDataset", "DATASETS", "get_dataset", "load", "load_mnist_data"]
+__all__ = ["ImageDataset", "DATASETS", "get_dataset", "check_crop", "load", "load_mnist_data"]
 
 EPS = (0, 1, 2, 4, 8, 16, 32, 64)  # the paper's lambdas (pixels on 0..255)
 
@@ -83,6 +83,14 @@ DATASETS: dict[str, ImageDataset] = {
         generated_marker="cifar-10-batches-bin",
         results="cifar", models="models", run_prefix="", make_prefix="cifar"),
 }
+
+
+def check_crop(crop: int, dataset: ImageDataset) -> int:
+    """``--crop``: 0 (the image size) or one of the dataset's training crops; returns the crop."""
+    if crop and crop not in dataset.crops:
+        raise UsageError(f"--crop must be {' or '.join(map(str, dataset.crops))} for "
+                         f"{dataset.title}, got {crop}")
+    return crop or dataset.size
 
 
 def get_dataset(name: str) -> ImageDataset:

@@ -22,7 +22,8 @@ gradient does not depend on lambda, so one gradient per batch serves the whole s
 Rows go to ``results/<dataset folder>/<experiment>.csv`` (CIFAR-10: ``results/cifar/``; smoke:
 ``results/smoke/cifar/``), keyed by their
 settings: a rerun computes only the missing rows, and each task's rows are written atomically
-when it ends (an interruption loses at most the task in progress). Figures go to
+when it ends; within a task, the counts so far are kept per batch (``runkit.partial``), so an
+interruption, ``kill -9`` included, loses at most the batch in progress. Figures go to
 ``figures/`` beside the CSVs.
 
 Usage: ``python -m experiments.image_eval --experiment sap --profile smoke``; the Make targets
@@ -43,6 +44,7 @@ import numpy as np
 
 from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar,
                     seed_all)
+from runkit.partial import Partial
 from sap_mx import metrics
 from sap_mx.attacks import bim, fgsm_step, input_gradient, random_noise
 from sap_mx.evaluate import correct
@@ -166,6 +168,8 @@ class Args:
     rates: str = arg("0.1,0.3,0.5", "dropout rates of the dropout-trained models (Fig. 2b/c)")
     data_dir: str = arg("", "folder holding the dataset (as in image_train)")
     n_test: int = arg(0, "override the profile's number of test images (0: keep)")
+    crop: int = arg(0, "training crop of the models (0: the image size; CIFAR-10: 28 reads the "
+                       "28-crop runs and feeds them centre crops)")
     predict_mc: int = arg(0, "override the profile's prediction passes (0: keep)")
     attack_mc: int = arg(0, "override the profile's FGSM MC samples (0: keep)")
     models: str = arg("", "folder of the trained runs (default: the dataset's, e.g. "
@@ -210,9 +214,13 @@ KEY_FIELDS = ("experiment", "model", "defense", "param", "attack", "attack_model
 
 def models_for(args: Args) -> TrainedModels:
     """The trained models the evaluation of ``args`` reads."""
-    return TrainedModels(datasets.get_dataset(args.dataset), profile=args.profile,
-                         seed=args.seed, model=args.model, dense=args.dense,
-                         models_dir=args.models)
+    dataset = datasets.get_dataset(args.dataset)
+    crop = datasets.check_crop(args.crop, dataset)
+    if args.dense == "gluoncv" and crop != dataset.size:
+        raise UsageError(f"--dense gluoncv takes whole {dataset.size}x{dataset.size} images; "
+                         "drop --crop")
+    return TrainedModels(dataset, profile=args.profile, seed=args.seed, model=args.model,
+                         dense=args.dense, models_dir=args.models, crop=crop)
 
 
 def seed_task(seed: int, task: Task, *where) -> None:
@@ -225,16 +233,22 @@ def seed_task(seed: int, task: Task, *where) -> None:
 
 def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarray,
                   s: EvalProfile, eps_list, calibrate: bool = False, progress: bool = True,
-                  seed: int = 0):
+                  seed: int = 0, partial: Partial | None = None):
     """Accuracy at each eps of ``eps_list`` (and the probabilities, for calibration). FGSM's
-    gradient does not depend on lambda, so one gradient per batch serves the whole sweep."""
+    gradient does not depend on lambda, so one gradient per batch serves the whole sweep.
+    With ``partial``, the counts so far are saved after every batch and a rerun continues from
+    them (each batch is seeded on its own, so the numbers are those of an uninterrupted run)."""
     evaluated = models.defend(task.model, task.defense, task.param)
     adversary = evaluated if task.attack_model == "self" else models.base(task.attack_model)
     predict_mc = s.predict_mc if task.stochastic else 1
-    n_correct = dict.fromkeys(eps_list, 0)
-    probs = {eps: [] for eps in eps_list}
-    batches = range(0, len(x), s.batch)
-    bar = progress_bar(progress, len(batches), task.label())
+    first, saved = partial.load() if partial is not None else (0, {})
+    n_correct = saved.get("correct", np.zeros(len(eps_list), np.int64))
+    probs = {eps: [saved[f"probs{i}"]] if f"probs{i}" in saved else []
+             for i, eps in enumerate(eps_list)}
+    batches = range(first, len(x), s.batch)
+    bar = progress_bar(progress, len(range(0, len(x), s.batch)), task.label())
+    if bar is not None:
+        bar.update(len(range(0, len(x), s.batch)) - len(batches))
     for start in batches:
         xb = mx.nd.array(x[start:start + s.batch], dtype="float32")
         yb = mx.nd.array(y[start:start + s.batch], dtype="float32")
@@ -242,7 +256,7 @@ def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarra
         if task.attack == "fgsm" and any(eps > 0 for eps in eps_list):
             seed_task(seed, task, start)
             gradient = input_gradient(adversary, xb, yb, mc_samples=task.mc_samples)
-        for eps in eps_list:
+        for i, eps in enumerate(eps_list):
             seed_task(seed, task, start, eps)
             if task.attack == "random":
                 xa = random_noise(xb, eps)
@@ -252,14 +266,18 @@ def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarra
                 xa = bim(adversary, xb, yb, eps, step=1.0, mc_samples=task.mc_samples)
             ok, p = correct(evaluated, xa, y[start:start + s.batch], mc_samples=predict_mc,
                             return_proba=True)
-            n_correct[eps] += int(ok.sum())
+            n_correct[i] += int(ok.sum())
             if calibrate:
                 probs[eps].append(p)
+        if partial is not None:
+            partial.save(start + s.batch, correct=n_correct,
+                         **{f"probs{i}": np.concatenate(probs[eps])
+                            for i, eps in enumerate(eps_list) if probs[eps]})
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    accuracy = {eps: n_correct[eps] / len(x) for eps in eps_list}
+    accuracy = {eps: int(n_correct[i]) / len(x) for i, eps in enumerate(eps_list)}
     return accuracy, {eps: np.concatenate(p) for eps, p in probs.items() if p}
 
 
@@ -282,6 +300,7 @@ def run(args: Args) -> list[Path]:
         raise UsageError(f"--n-test {s.n_test} is more than the {len(x_test)} test images")
     x, y = x_test[:s.n_test], y_test[:s.n_test].astype(np.int64)
     models = models_for(args)
+    x = dataset.crop(x, models.crop)  # the images the models were trained and tested on
     sha, written = git_sha(), []
     for name in names:
         store = KeyedRows(out / f"{name}.csv", KEY_FIELDS)
@@ -306,8 +325,10 @@ def run(args: Args) -> list[Path]:
                 continue
             start = time.time()
             calibrate = name == "adv"
+            partial = Partial(out, repr(sorted({**meta, "eps": missing, "experiment": name,
+                                                "batch": s.batch}.items())))
             acc, probs = evaluate_task(task, models, x, y, s, missing, calibrate, args.progress,
-                                       seed=args.seed)
+                                       seed=args.seed, partial=partial)
             rows, bins = [], []
             utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             for eps in missing:
@@ -323,6 +344,7 @@ def run(args: Args) -> list[Path]:
             if bins:
                 cal_store.add([{**b, "git_sha": sha, "utc": utc} for b in bins])
             store.add(rows)
+            partial.clear()
             print(f"  {task.label():40s} " + " ".join(
                 f"{eps}:{100 * acc[eps]:.1f}" for eps in missing)
                 + f"  ({time.time() - start:.0f} s)", file=sys.stderr, flush=True)

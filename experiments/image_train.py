@@ -93,9 +93,7 @@ def check_args(args: Args) -> tuple[ImageDataset, Recipe, TrainProfile]:
         raise UsageError("recipe 'dropout' needs --rate in (0, 1), e.g. --rate 0.3")
     if not recipe.dropout and args.rate:
         raise UsageError(f"--rate is for recipe 'dropout', not {args.recipe!r}")
-    if args.crop and args.crop not in dataset.crops:
-        raise UsageError(f"--crop must be {' or '.join(map(str, dataset.crops))} for "
-                         f"{dataset.title}, got {args.crop}")
+    datasets.check_crop(args.crop, dataset)
     if args.model not in IMAGE_MODELS:
         raise UsageError(f"unknown model {args.model!r}; valid: {', '.join(IMAGE_MODELS)}")
     if args.pretrained not in ("", "gluoncv"):
@@ -111,7 +109,7 @@ def check_args(args: Args) -> tuple[ImageDataset, Recipe, TrainProfile]:
 
 def run_name(args: Args) -> str:
     return train_run_name(datasets.get_dataset(args.dataset), recipe=args.recipe, rate=args.rate,
-                          model=args.model, profile=args.profile, seed=args.seed)
+                          model=args.model, profile=args.profile, seed=args.seed, crop=args.crop)
 
 
 def seed_everything(seed: int, epoch: int) -> np.random.Generator:

@@ -54,6 +54,7 @@ class AdaptiveProfile:
     steps: int               # PGD steps
     eot_samples: int         # EOT passes per gradient (PGD, APGD)
     apgd_iter: int
+    apgd_restarts: int = 1   # AutoAttack 'rand' (EOT): 1 restart; its standard version: more
     batch: int = 128
 
 

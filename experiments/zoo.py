@@ -72,12 +72,15 @@ def model_label(model: str, defense: str = "none", param=None) -> str:
 # image models
 # ---------------------------------------------------------------------------------------------
 def train_run_name(dataset: ImageDataset, *, recipe: str, rate: float, model: str,
-                   profile: str, seed: int) -> str:
+                   profile: str, seed: int, crop: int = 0) -> str:
     """The folder name of a training run: ``dense-paper-seed0``, ``dropout-p0.3-quick-seed1``,
-    ``adv-cifar_resnet20_v2-smoke-seed0`` (after the dataset's ``run_prefix``)."""
+    ``adv-cifar_resnet20_v2-smoke-seed0``, ``dense-crop28-paper-seed0`` (after the dataset's
+    ``run_prefix``; the crop only when it is not the image size)."""
     rate_part = f"-p{rate:g}" if dataset.recipes[recipe].dropout else ""
     model_part = "" if model == "resnet20" else f"-{model}"
-    return f"{dataset.run_prefix}{recipe}{rate_part}{model_part}-{profile}-seed{seed}"
+    crop_part = f"-crop{crop}" if crop and crop != dataset.size else ""
+    return (f"{dataset.run_prefix}{recipe}{rate_part}{model_part}{crop_part}-{profile}"
+            f"-seed{seed}")
 
 
 def build_image_model(model: str, dataset: ImageDataset):
@@ -105,8 +108,9 @@ class TrainedModels:
     defended versions; ``ids[name]`` is the checkpoint id rows record (path@sha256 prefix)."""
 
     def __init__(self, dataset: ImageDataset, *, profile: str, seed: int,
-                 model: str = "resnet20", dense: str = "", models_dir: str = ""):
+                 model: str = "resnet20", dense: str = "", models_dir: str = "", crop: int = 0):
         self.dataset, self.profile, self.seed, self.model = dataset, profile, seed, model
+        self.crop = crop
         self.dense, self.models_dir = dense, models_dir
         self.nets, self.ids, self.defended = {}, {}, {}
 
@@ -115,7 +119,7 @@ class TrainedModels:
         models = Path(self.models_dir) if self.models_dir else (
             self.dataset.models_dir(self.profile))
         return models / train_run_name(self.dataset, recipe=recipe, rate=rate, model=self.model,
-                                       profile=self.profile, seed=self.seed)
+                                       profile=self.profile, seed=self.seed, crop=self.crop)
 
     def base(self, name: str):
         if name in self.nets:
@@ -129,9 +133,10 @@ class TrainedModels:
             params = self.run_dir(name) / "final.params"
             if not params.is_file():
                 recipe = {"dense": "dense", "adv": "adv-train"}.get(name, "dropout-train")
+                crop = f" CROP={self.crop}" if self.crop and self.crop != self.dataset.size else ""
                 raise UsageError(f"no trained {name} model at {rel(params)}: run `make "
                                  f"{self.dataset.make_prefix}-{recipe} PROFILE={self.profile} "
-                                 f"SEED={self.seed}` first")
+                                 f"SEED={self.seed}{crop}` first")
             net = build_image_model(self.model, self.dataset)
             net.load_parameters(str(params))
             digest = hashlib.sha256(params.read_bytes()).hexdigest()[:12]

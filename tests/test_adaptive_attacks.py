@@ -191,3 +191,141 @@ def test_bpda_keeps_the_forward_and_passes_gradients_through_sap():
     assert not np.allclose(g_bpda, g_plain)
     with pytest.raises(ValueError, match="has no SAP"):
         bpda(net)
+
+
+# ---------------------------------------------------------------------------------------------
+# APGD step by step against AutoAttack's rules, with a scripted gradient oracle
+# ---------------------------------------------------------------------------------------------
+class ScriptedOracle:
+    """Stands in for ``input_gradient``: the c-th call returns the c-th scripted gradient and
+    loss (one example, never misclassified) and records the MC samples it was asked for."""
+
+    def __init__(self, grads, losses):
+        self.grads, self.losses, self.calls = grads, losses, []
+
+    def __call__(self, net, x, y, *, mc_samples=1, loss="ce", return_loss=False, **kw):
+        c = len(self.calls)
+        self.calls.append(mc_samples)
+        g = mx.nd.array(self.grads[c].reshape(x.shape))
+        p = mx.nd.one_hot(mx.nd.array(y), 10)  # the true class: never fooled
+        return g, mx.nd.array([self.losses[c]] * x.shape[0]), p
+
+
+def _run_scripted(monkeypatch, grads, losses, n_iter=100, **kw):
+    import sys
+
+    pgd_module = sys.modules["sap_mx.attacks.pgd"]  # the module (sap_mx.attacks.pgd is the function)
+    oracle = ScriptedOracle(grads, losses)
+    monkeypatch.setattr(pgd_module, "input_gradient", oracle)
+    x0 = np.full((1, 4), 100.0, np.float32)
+    kw = {"eps": 8.0, "n_iter": n_iter, "mc_samples": 3, "seed_start": False, **kw}
+    adv, trace = apgd(None, x0, np.array([0]), return_trace=True, **kw)
+    return oracle, trace, x0[0]
+
+
+def _reference_step(x, x_prev, g, eta, x0, eps, first=False, alpha=0.75):
+    """One APGD step as AutoAttack writes it (autopgd_base.py, L-inf, box 0..255)."""
+    def proj(v):
+        return np.clip(np.clip(v, x0 - eps, x0 + eps), 0.0, 255.0)
+    z = proj(x + eta * np.sign(g))
+    a = 1.0 if first else alpha
+    return proj(x + a * (z - x) + (1 - a) * (x - x_prev))
+
+
+def _scripted_grads(count, seed=0):
+    return np.random.default_rng(seed).choice([-1.0, 1.0], size=(count, 4)) * \
+        np.random.default_rng(seed + 1).uniform(0.5, 2, size=(count, 4))
+
+
+def test_apgd_momentum_is_three_quarters_step_by_step(monkeypatch):
+    """Rising losses (no checkpoint halves): every iterate is AutoAttack's x + 0.75 (z - x) +
+    0.25 (x - x_prev) (the first step: z). A version with 0.75 and 0.25 swapped fails."""
+    grads = _scripted_grads(101)
+    oracle, trace, x0 = _run_scripted(monkeypatch, grads, np.arange(101.0))
+    xs, eps, eta = trace["x"][0], 8.0, 16.0
+    assert np.all(trace["eta"][0] == eta)
+    prev, cur = x0, x0
+    for k in range(1, 101):
+        prev, cur = cur, _reference_step(cur, prev, grads[k - 1], eta, x0, eps, first=k == 1)
+        np.testing.assert_allclose(xs[k], cur, rtol=0, atol=1e-4, err_msg=f"iterate {k}")
+
+
+def test_apgd_moves_to_the_best_point_with_its_gradient_and_keeps_momentum(monkeypatch):
+    """The loss peaks at iterate 5 and falls after: at checkpoint 22 condition 1 halves eta and
+    the iterate moves to iterate 5, whose stored gradient (not a new evaluation) makes the next
+    step, with momentum from iterate 21 (AutoAttack keeps x_adv_old)."""
+    grads = _scripted_grads(101, seed=3)
+    losses = np.array([0, 1, 2, 3, 4, 50] + [40 - 0.1 * k for k in range(95)], float)
+    oracle, trace, x0 = _run_scripted(monkeypatch, grads, losses)
+    xs, eta = trace["x"][0], trace["eta"][0]
+    assert eta[21] == 16.0 and eta[22] == 8.0              # halved at the checkpoint
+    np.testing.assert_array_equal(xs[22], xs[5])           # restarted from the best point
+    expected = _reference_step(xs[5], xs[21], grads[5], 8.0, x0, 8.0)
+    np.testing.assert_allclose(xs[23], expected, rtol=0, atol=1e-4)
+    assert not np.allclose(xs[5], xs[21])                  # the momentum term is not zero
+    assert len(oracle.calls) == 101                        # no extra evaluation at the move
+
+
+def test_apgd_condition_two_halves_when_the_best_loss_stalls(monkeypatch):
+    """After a high loss at iterate 3 the loss rises at every step but stays below it: condition
+    1 never holds; condition 2 (eta kept at the last checkpoint, best loss unchanged since) is
+    off at the first checkpoint (22) and halves at the second (41), then not at 57 (eta was
+    just halved). A version ignoring condition 2 never halves."""
+    losses = np.array([0, 1, 2, 100] + [10 - 5 / (k + 1) for k in range(97)], float)
+    _, trace, _ = _run_scripted(monkeypatch, _scripted_grads(101, seed=5), losses)
+    eta = trace["eta"][0]
+    halvings = [k for k in range(1, 101) if eta[k] < eta[k - 1]]
+    assert halvings[:2] == [41, 70]
+
+
+@pytest.mark.parametrize("restarts", [1, 3])
+def test_apgd_query_count_is_n_iter_plus_start_per_restart_of_mc_samples(monkeypatch, restarts):
+    """Each restart evaluates its start point and n_iter iterates (AutoAttack: the same), each
+    evaluation the mean of mc_samples passes; an example never fooled is attacked by every
+    restart."""
+    n_iter = 30
+    grads = _scripted_grads((n_iter + 1) * restarts, seed=7)
+    losses = np.tile(np.arange(n_iter + 1.0), restarts)
+    oracle, _, _ = _run_scripted(monkeypatch, grads, losses, n_iter=n_iter, restarts=restarts,
+                                 mc_samples=7)
+    assert oracle.calls == [7] * ((n_iter + 1) * restarts)
+
+
+def test_apgd_restarts_attack_only_what_is_still_robust(trained_mlp):
+    net, x, y = trained_mlp
+    mx.random.seed(1)
+    one = apgd(net, x, y, 0.03, n_iter=10, mc_samples=1, clip=(0, 1))
+    mx.random.seed(1)
+    three = apgd(net, x, y, 0.03, n_iter=10, mc_samples=1, clip=(0, 1), restarts=3)
+    fooled_one = net(one).asnumpy().argmax(1) != y
+    fooled_three = net(three).asnumpy().argmax(1) != y
+    assert np.all(fooled_three[fooled_one])        # what the first restart fooled stays fooled
+    assert fooled_three.sum() >= fooled_one.sum()
+    assert np.abs(three.asnumpy() - x).max() <= 0.03 + 1e-6
+
+
+def test_apgd_condition_two_is_off_at_the_first_checkpoint(monkeypatch):
+    """The start point has the highest loss and the iterates' losses rise every step below it:
+    condition 1 never holds, the best loss never improves; condition 2 may not halve at the
+    first checkpoint (22), only from the second (41) on."""
+    losses = np.array([100] + [10 - 5 / (k + 1) for k in range(100)], float)
+    _, trace, _ = _run_scripted(monkeypatch, _scripted_grads(101, seed=6), losses)
+    eta = trace["eta"][0]
+    halvings = [k for k in range(1, 101) if eta[k] < eta[k - 1]]
+    assert halvings[0] == 41
+
+
+def test_apgd_condition_one_halves_at_exactly_three_quarters_of_the_window(monkeypatch):
+    """The window 42..57 has 16 steps: 12 rises (0.75 * 16, the bound itself) halve eta at 57,
+    13 do not (AutoAttack: rises <= k * 0.75)."""
+    def losses(rises):
+        f = list(np.arange(42.0))                  # rising through 41: no halving at 22 or 41
+        for j in range(16):                        # steps 42..57
+            f.append(f[-1] + 1 if j < rises else f[-1] - 1)
+        return np.array(f + list(range(100, 143)), float)
+
+    for rises, halved in ((12, True), (13, False)):
+        _, trace, _ = _run_scripted(monkeypatch, _scripted_grads(101, seed=8), losses(rises))
+        eta = trace["eta"][0]
+        assert eta[41] == eta[40] == 16.0
+        assert (eta[57] < eta[56]) == halved, rises

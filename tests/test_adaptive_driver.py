@@ -2,6 +2,7 @@
 columns, resume, the figure, errors."""
 import csv
 
+import numpy as np
 import pytest
 
 from experiments import adaptive as ad
@@ -32,9 +33,22 @@ def test_every_model_gets_every_attack_with_sanity_and_resumes(trained, monkeypa
     with open(trained / "adaptive" / "adaptive.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     eps = ad.MNIST_FAMILY.eps
-    attacks = {"paper", "pgd", "apgd-ce", "apgd-dlr"}
+    attacks = {"paper", "pgd", "apgd-ce", "apgd-dlr", "worst-case"}
     assert {(r["model"], r["attack"], float(r["eps"])) for r in rows} == {
         (m, a, e) for m in MLP_MODELS.values() for a in attacks for e in eps}
+    # the worst case: per example, correct under every attack with the same prediction passes
+    for model in MLP_MODELS.values():
+        for e in eps:
+            mine = {r["attack"]: r for r in rows if r["model"] == model and float(r["eps"]) == e}
+            worst = mine.pop("worst-case")
+            same = {a: r for a, r in mine.items() if r["predict_mc"] == worst["predict_mc"]}
+            assert worst["combines"].split("+") == list(same)
+            masks = [ad.hex_mask(r["correct"], 12) for r in same.values()]
+            assert (ad.hex_mask(worst["correct"], 12) == np.logical_and.reduce(masks)).all()
+            assert all(float(worst["accuracy"]) <= float(r["accuracy"]) for r in same.values())
+            # Khan et al.'s protocol: the paper's attack is judged on one stochastic pass
+            assert mine["paper"]["predict_mc"] == "1"
+            assert ("paper" in same) == (model == "mlp_vanilla")
     for column in ("steps", "eot_samples", "loss", "sanity_ok", "accuracy", "profile", "data"):
         assert column in rows[0]
     by = {(r["model"], r["attack"]): r for r in rows}
@@ -107,3 +121,88 @@ def test_missing_mnist_models_name_the_target(tmp_path, capsys, monkeypatch):
                     "--out", str(tmp_path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: no trained mlp_vanilla") and "make mnist-sdr" in err[-1]
+
+
+def test_an_interrupted_run_resumes_mid_task_to_the_same_numbers(trained, monkeypatch):
+    """Every batch's correctness is kept (runkit.partial): a run stopped inside a task (as
+    kill -9 would) continues from its last batch, and, each batch drawing from its own seed,
+    the rows equal those of an uninterrupted run."""
+    monkeypatch.setitem(ADAPTIVE.table, "smoke", AdaptiveProfile(
+        n_test=12, predict_mc=2, paper_mc=2, steps=2, eot_samples=2, apgd_iter=2, batch=4))
+    common = dict(family="mnist", profile="smoke", models=str(trained / "mnist" / "models"),
+                  progress=False)
+    real, calls = ad.robust, []
+
+    def counted(*a, **k):
+        calls.append(1)
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt("stopped mid-task")
+        return real(*a, **k)
+
+    monkeypatch.setattr(ad, "robust", counted)
+    stop_at = None
+    ad.run(ad.Args(**common, out=str(trained / "straight")))
+    batches = len(calls)
+    calls.clear()
+    # each model: 4 sanity measurements and 4 attacks x 5 lambdas, 3 batches each (72 calls):
+    # stop inside the attacks of the second model, a stochastic one (SDR-Decay)
+    stop_at = 72 + 12 + 5
+    with pytest.raises(KeyboardInterrupt):
+        ad.run(ad.Args(**common, out=str(trained / "resumed")))
+    assert list((trained / "resumed" / ".partial").glob("*.npz"))  # kept batch by batch
+    calls.clear()
+    stopped, stop_at = stop_at, None
+    ad.run(ad.Args(**common, out=str(trained / "resumed")))
+    assert len(calls) == batches - (stopped - 1)  # finished batches are not computed again
+
+    def table(folder):
+        with open(trained / folder / "adaptive.csv", newline="") as handle:
+            return sorted((r["model"], r["attack"], r["eps"], r["accuracy"], r["correct"],
+                           r["sanity"]) for r in csv.DictReader(handle))
+
+    assert table("resumed") == table("straight")
+    assert not list((trained / "resumed" / ".partial").glob("*.npz"))  # cleared when done
+
+
+def test_each_batch_draws_from_its_own_seed_so_a_resumed_task_is_exact(tmp_path, monkeypatch):
+    """robust_resumable on an attack whose outcome is pure chance (noise added to the input of
+    a 2-class identity model): stopped after its second batch and resumed, it gives the same
+    per-example results as an uninterrupted run; that needs a seed per batch, not per task."""
+    import mxnet as mx
+    from mxnet.gluon import nn
+
+    from runkit import seed_all
+    from runkit.partial import Partial
+
+    net = nn.Lambda(lambda x: x)
+    x, y = np.zeros((40, 2), np.float32), np.zeros(40, np.int64)
+
+    def attack(xb, yb):
+        return mx.nd.array(xb) + mx.nd.random.normal(shape=xb.shape)
+
+    def reseed(start):
+        seed_all(0, 1000 + start)
+
+    straight = ad.robust_resumable(net, x, y, attack, predict_mc=1, batch=8,
+                                   partial=Partial(tmp_path / "a", "task"), reseed=reseed)
+    assert 0.1 < straight.mean() < 0.9
+
+    real, calls = ad.robust, []
+
+    def stopping(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    partial = Partial(tmp_path / "b", "task")
+    monkeypatch.setattr(ad, "robust", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        ad.robust_resumable(net, x, y, attack, predict_mc=1, batch=8, partial=partial,
+                            reseed=reseed)
+    monkeypatch.setattr(ad, "robust", real)
+    assert partial.load()[0] == 16  # two batches kept
+    mx.random.seed(12345)  # whatever the state, the resumed batches draw from their own seeds
+    resumed = ad.robust_resumable(net, x, y, attack, predict_mc=1, batch=8, partial=partial,
+                                  reseed=reseed)
+    np.testing.assert_array_equal(resumed, straight)

@@ -1,5 +1,6 @@
 """Attacks, Monte Carlo gradients and predictions."""
 import math
+import os
 
 import mxnet as mx
 import numpy as np
@@ -167,17 +168,41 @@ def test_sap_input_gradient_is_the_same_imperative_and_hybridized(cnn, images):
     np.testing.assert_array_equal(grads[0], grads[1])
 
 
-def test_mc_average_reduces_variance_like_one_over_k(cnn, images):
-    """The MC gradient of a stochastic model is a mean of K passes: Var(K) ~ Var(1) / K."""
-    x, y = images
+# the committed seed; SAP_MX_MC_VARIANCE_SEEDS=0,1,...,19 runs the test once per listed seed
+MC_VARIANCE_SEEDS = [int(v) for v in os.environ.get("SAP_MX_MC_VARIANCE_SEEDS", "0").split(",")]
+
+
+def mc_variance_ratio(cnn, seed, images=48, passes=40):
+    """(statistic, mean |E_1 - E_16|, its bound) for the MC input gradient of SAP(cnn) at 1 and
+    at 16 passes, each estimated ``passes`` times on ``images`` random images.
+
+    The statistic is median over pixels of Var_1 / the median over pixels of Var_16. A single
+    SAP pass is heavy-tailed (rare large scale factors): a mean of variances swings with the few
+    extreme draws (6.9-15 over six seeds), medians do not. The median of a sample variance of
+    heavy-tailed draws sits below the variance, less so for a mean of 16 draws, so for an exact
+    1/k law the statistic is about 0.65 k: 8.8-11.2 for k = 16 over seeds 0-19, 3.0-3.3 for a
+    mean of 4 passes, 0.9-1.1 for one pass.
+    """
+    mx.random.seed(seed)
+    np.random.seed(seed)
+    x = mx.nd.random.uniform(0, 255, (images, 3, 8, 8))
+    y = mx.nd.array(np.arange(images) % 10)
     model = sap_mx.defend(cnn, "sap")
-    one = np.stack([input_gradient(model, x, y, mc_samples=1).asnumpy() for _ in range(40)])
-    many = np.stack([input_gradient(model, x, y, mc_samples=16).asnumpy() for _ in range(40)])
-    ratio = one.var(axis=0).mean() / many.var(axis=0).mean()
-    assert 8 < ratio < 32
-    # same expectation
+    one = np.stack([input_gradient(model, x, y, mc_samples=1).asnumpy() for _ in range(passes)])
+    many = np.stack([input_gradient(model, x, y, mc_samples=16).asnumpy()
+                     for _ in range(passes)])
+    statistic = np.median(one.var(axis=0)) / np.median(many.var(axis=0))
     diff = np.abs(one.mean(axis=0) - many.mean(axis=0)).mean()
-    assert diff < 3 * np.sqrt(one.var(axis=0).mean() / 40)
+    return statistic, diff, 3 * np.sqrt(one.var(axis=0).mean() / passes)
+
+
+@pytest.mark.parametrize("seed", MC_VARIANCE_SEEDS)
+def test_mc_average_reduces_variance_like_one_over_k(cnn, seed):
+    """The MC gradient of a stochastic model is a mean of K independent passes: Var(K) ~ Var(1) / K
+    (K = 16 here; a mean of 4 passes, or a single pass, fails the bounds)."""
+    statistic, diff, bound = mc_variance_ratio(cnn, seed)
+    assert 7 < statistic < 16, statistic
+    assert diff < bound  # same expectation
 
 
 def test_copies_per_pass(cnn):
@@ -209,6 +234,47 @@ def test_bim_steps_ball_and_box(cnn, images, monkeypatch):
     calls.clear()
     np.testing.assert_array_equal(bim(cnn, x, y, 0.0).asnumpy(), x.asnumpy())
     assert calls == []
+
+
+def test_bim_is_the_reference_iteration_step_by_step(monkeypatch):
+    """x_{t+1} = clip(project_eps(x_t + step * sign(grad at x_t))), checked at every step: the
+    point each gradient is taken at and the result, against the iteration written out here."""
+    mx.random.seed(0)
+    rng = np.random.default_rng(0)
+    net = nn.HybridSequential()
+    net.add(nn.Dense(32, activation="relu", in_units=12), nn.Dense(4, in_units=32))
+    net.initialize(mx.init.Xavier(magnitude=3))
+    x0 = rng.uniform(0, 1, (8, 12)).astype(np.float32)
+    y = mx.nd.array(rng.integers(0, 4, 8))
+    eps, step = 0.25, 0.1  # ceil(eps / step) = 3 steps, the last one cut by the ball
+    seen = []
+    real = iterative.input_gradient
+
+    def spy(model, xb, *args, **kwargs):
+        seen.append(xb.asnumpy().copy())
+        return real(model, xb, *args, **kwargs)
+
+    monkeypatch.setattr(iterative, "input_gradient", spy)
+    adv = bim(net, x0, y, eps, step=step, mc_samples=2, clip=(0.0, 1.0)).asnumpy()
+
+    xt, path, signs = x0.copy(), [], []
+    for _ in range(3):
+        path.append(xt.copy())
+        xa = mx.nd.array(xt)
+        xa.attach_grad()
+        with mx.autograd.record():
+            loss = -mx.nd.pick(mx.nd.log_softmax(net(xa)), y).sum()
+        loss.backward()
+        signs.append(np.sign(xa.grad.asnumpy()))
+        xt = np.clip(np.clip(xt + step * signs[-1], x0 - eps, x0 + eps), 0.0, 1.0)
+    assert len(seen) == 3
+    for t in range(3):
+        np.testing.assert_allclose(seen[t], path[t], atol=1e-6, err_msg=f"step {t}")
+    np.testing.assert_allclose(adv, xt, atol=1e-6)
+    # the case can tell the iterate's gradient from the clean one's, and ball and box both bind
+    assert (signs[1] != signs[0]).any() and (signs[2] != signs[0]).any()
+    assert np.isclose(np.abs(xt - x0), eps, atol=1e-6).any()
+    assert ((xt == 0) | (xt == 1)).any()
 
 
 def test_bim_on_dense_model_is_at_least_as_strong_as_fgsm(cnn, images):

@@ -277,3 +277,60 @@ def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and match in err[0]
     assert not os.listdir(tmp_path)
+
+
+def test_kill_minus_nine_inside_a_task_resumes_to_the_same_rows(models_dir, tmp_path):
+    """A real kill -9 while a task is between batches: its counts so far are in a side file
+    (runkit.partial), the rerun continues from the last finished batch, and the rows equal
+    those of an uninterrupted run with the same seed."""
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def cmd(out):
+        return [sys.executable, "-m", "experiments.image_eval", "--experiment", "adv",
+                "--profile", "smoke", "--models", str(models_dir), "--out", str(out),
+                "--n-test", "64", "--predict-mc", "2", "--attack-mc", "2", "--no-progress"]
+
+    subprocess.run(cmd(tmp_path / "straight"), cwd=root, check=True, capture_output=True,
+                   timeout=300)
+    out = tmp_path / "killed"
+
+    def side_files():  # not the temporary files of a write in progress (".<name>.tmp.npz")
+        return list((out / ".partial").glob("[!.]*.npz"))
+
+    def stopped_mid_task():  # the first of a task's two batches done, its rows not written
+        return any(np.load(f)["__next"] == 32 for f in side_files())
+
+    for _ in range(8):  # kill as soon as a task has a finished batch but not its rows
+        proc = subprocess.Popen(cmd(out), cwd=root, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 240
+            while not side_files():
+                assert time.time() < deadline and proc.poll() is None
+                time.sleep(0.01)
+            proc.kill()
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        if stopped_mid_task():
+            break
+    assert stopped_mid_task(), "never stopped inside a task"
+    subprocess.run(cmd(out), cwd=root, check=True, capture_output=True, timeout=300)
+    assert not list((out / ".partial").iterdir())  # cleared, temporary files included
+
+    def rows(folder):
+        return sorted(tuple(r[k] for k in ce.KEY_FIELDS + ("accuracy",))
+                      for r in read(folder / "adv.csv"))
+
+    assert rows(out) == rows(tmp_path / "straight")
+    # the calibration bins too: their probabilities were kept per batch as well
+    def bins(folder):
+        return sorted(tuple((k, v) for k, v in sorted(r.items()) if k not in ("git_sha", "utc"))
+                      for r in read(folder / "calibration.csv"))
+
+    assert bins(out) == bins(tmp_path / "straight")

@@ -1,4 +1,8 @@
 """FGSM (minimal eps), DeepFool, LocalSearch and the EOT wrapper on tiny models with known answers."""
+import gc
+import importlib
+import weakref
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -45,6 +49,26 @@ def test_deepfool_stays_in_the_box_and_fools_a_small_mlp():
     adv = deepfool(net, x, labels, clip=(0, 1)).asnumpy()
     assert adv.min() >= 0 and adv.max() <= 1
     assert (net(mx.nd.array(adv)).asnumpy().argmax(1) != labels).mean() >= 0.75
+
+
+def test_deepfool_class_count_survives_id_reuse(monkeypatch):
+    """The class count is cached per view. An id() is reused once its object is collected, so a
+    cache keyed on ids hands a new view a dead one's count; every object is given the same id
+    here, as a view created right after another was collected can get."""
+    df = importlib.import_module("sap_mx.attacks.deepfool")
+    monkeypatch.setattr(df, "_CLASSES", type(df._CLASSES)())
+    monkeypatch.setattr(df, "id", lambda obj: 1, raising=False)
+    sample = np.zeros((1, 20), np.float32)
+    ten = linear(classes=10)
+    assert df._n_classes(ten, sample) == 10
+    del ten
+    gc.collect()
+    three = linear(classes=3)
+    assert df._n_classes(three, sample) == 3
+    gone = weakref.ref(three)
+    del three
+    gc.collect()
+    assert gone() is None  # the cache does not keep a view alive
 
 
 def test_fgsm_minimal_finds_the_first_grid_eps_that_crosses_a_linear_boundary():

@@ -85,8 +85,5 @@ def test_no_mnist_and_no_network_is_one_line(tmp_path, capsys, monkeypatch):
 
 def test_paper_numbers_file_is_table_1():
     paper = ms.load_paper_numbers()
-    assert len(paper) == 16
-    assert paper[("Learnable SDR MLP", "fgsm")]["value"] == "94.86"
-    assert paper[("DropConnect", "localsearch")]["value"] == "26.53"
-    assert paper[("Vanilla MLP", "clean")]["value"] == "97.59"
+    assert len(paper) == 16  # 4 models x 4 rows; the values: tests/test_paper_numbers.py
     assert set(ms.MODELS) == {m for m, _ in paper}

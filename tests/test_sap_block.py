@@ -130,7 +130,8 @@ def test_frac_is_capped():
 
 
 def test_gradient_accumulates_through_graph_and_layers(backend):
-    """y = SAP(h) + h: dh = mask * g + g; and grad_req='add' on a layer input accumulates."""
+    """y = SAP(h) + h: dh = mask * g + g; and grad_req='add' accumulates, on a layer's input and
+    on SAP's own input (the native operator ignores the request: the flatten before it matters)."""
     h = activations((3, 40))
     h.attach_grad()
     with mx.autograd.record():
@@ -142,13 +143,26 @@ def test_gradient_accumulates_through_graph_and_layers(backend):
     dense = mx.gluon.nn.Dense(20, in_units=5)
     dense.initialize()
     x = mx.nd.random.normal(0, 1, (4, 5))
-    x.attach_grad(grad_req="add")
     block = sap_mx.SAP(1.0)
+    for subject in (lambda v: block(mx.nd.relu(dense(v))), block):  # through a layer; directly
+        add = grads_of_two_seeded_passes(subject, x, "add")
+        write = grads_of_two_seeded_passes(subject, x, "write")
+        assert np.abs(add[0]).max() > 0
+        np.testing.assert_array_equal(write[0], add[0])
+        np.testing.assert_array_equal(write[1], write[0])      # 'write': the second pass replaced
+        np.testing.assert_array_equal(add[1], 2 * add[0])      # 'add': it was added to the first
+
+
+def grads_of_two_seeded_passes(subject, x, grad_req):
+    """x.grad after each of two backward passes of subject(x).sum() under grad_req; both passes
+    draw the same SAP mask (same seed), so accumulation gives exactly twice the first."""
+    x = x.copy()
+    x.attach_grad(grad_req=grad_req)
     grads = []
     for _ in range(2):
+        mx.random.seed(7)
         with mx.autograd.record():
-            z = block(mx.nd.relu(dense(x))).sum()
+            z = subject(x).sum()
         z.backward()
         grads.append(x.grad.asnumpy().copy())
-    single = grads[0]
-    assert not np.allclose(grads[1], single)  # the second pass added to the first
+    return grads

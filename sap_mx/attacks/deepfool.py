@@ -15,6 +15,8 @@ which is how a stochastic model is scored under the one-pass-per-query protocol.
 """
 from __future__ import annotations
 
+import weakref
+
 import mxnet as mx
 import numpy as np
 
@@ -97,12 +99,15 @@ def deepfool(net, x, y, *, steps: int = 50, candidates: int = 10, overshoot: flo
     return (out, fooled) if return_fooled else out
 
 
-_CLASSES: dict[int, int] = {}
+# keyed on the view itself, held weakly: an id() can be reused by a later object once the view
+# is collected, and would hand that object a stale class count
+_CLASSES: "weakref.WeakKeyDictionary[object, int]" = weakref.WeakKeyDictionary()
 
 
 def _n_classes(view, sample: np.ndarray) -> int:
-    """Output width of ``view`` (one query, cached per model)."""
-    if id(view) not in _CLASSES:
+    """Output width of ``view`` (one query, cached per view while it lives)."""
+    n = _CLASSES.get(view)
+    if n is None:
         with mx.autograd.pause(train_mode=False):
-            _CLASSES[id(view)] = int(view(mx.nd.array(sample)).shape[1])
-    return _CLASSES[id(view)]
+            n = _CLASSES[view] = int(view(mx.nd.array(sample)).shape[1])
+    return n

@@ -37,19 +37,24 @@ def pgd_attack(net, eps: float, *, steps: int, eot_samples: int, clip, loss: str
 
 def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
            predict_mc: int, batch: int,
-           reseed: Callable[[str], object] = lambda tag: None) -> tuple[bool, str]:
+           reseed: Callable[[str], object] = lambda tag: None,
+           measure: Callable[[str, float, int, int], float] | None = None) -> tuple[bool, str]:
     """Checks 1 and 2 of the module docstring; returns (ok, one-line reason).
 
-    ``reseed(tag)`` is called before each measurement (tags ``unbounded`` and
-    ``ladder/<steps>/<eot>``) so that a caller can give each its own random stream."""
+    Each measurement has a tag (``unbounded``, ``ladder/<steps>/<eot>``): ``reseed(tag)`` is
+    called before it so that a caller can give each its own random stream, or ``measure(tag,
+    eps, steps, eot_samples)`` computes it instead (PGD accuracy; a driver that keeps per-batch
+    progress passes its own)."""
     lo, hi = clip
 
-    def acc(eps, s, e):
+    def acc(tag, eps, s, e):
+        if measure is not None:
+            return measure(tag, eps, s, e)
+        reseed(tag)
         return accuracy(net, x, y, pgd_attack(net, eps, steps=s, eot_samples=e, clip=clip),
                         mc_samples=predict_mc, batch=batch)
 
-    reseed("unbounded")
-    unbounded = acc(hi - lo, steps, eot_samples)
+    unbounded = acc("unbounded", hi - lo, steps, eot_samples)
     problems = []
     limit = max(0.01, 1 / len(x))  # about 0%: at most 1%, or one image of a small set
     if unbounded > limit + 1e-12:
@@ -61,8 +66,7 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
 
     ladder = []
     for s, e in ((steps, eot_samples), (2 * steps, eot_samples), (steps, 2 * eot_samples)):
-        reseed(f"ladder/{s}/{e}")
-        ladder.append(acc(check_eps, s, e))
+        ladder.append(acc(f"ladder/{s}/{e}", check_eps, s, e))
     for name, a in (("doubling steps", ladder[1]), ("doubling EOT samples", ladder[2])):
         if a > ladder[0] + 2 * math.sqrt(var(ladder[0]) + var(a)):
             problems.append(f"{name} raised accuracy {100 * ladder[0]:.1f}% -> {100 * a:.1f}%")
