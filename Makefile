@@ -24,9 +24,10 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-install: $(PY) ## create .venv, install sap_mx (editable) with dev+atari extras, build the native op
+install: $(PY) ## create .venv, install sap_mx (editable) with dev+atari extras, build the native op, get Fashion-MNIST where possible
 	$(PY) -m pip install --quiet -e ".[dev,atari]"
 	$(PY) -m sap_mx.ops.build
+	$(PY) -m sap_mx.data.fetch fashion-mnist
 
 install-gpu: $(PY) ## the same with mxnet-cu112 and the CUDA 11 runtime (NVIDIA sm_50-sm_86)
 	SAP_MX_GPU=1 $(PY) -m pip install --quiet -e ".[dev,atari,gpu]"

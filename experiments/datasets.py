@@ -19,12 +19,12 @@ from typing import Callable
 import numpy as np
 
 from runkit import UsageError, results_dir
-from sap_mx.data import (center_crop, load_cifar10, load_mnist, official_mnist, write_cifar10,
-                         write_mnist)
+from sap_mx.data import (center_crop, is_fashion_mnist, find_mnist, load_cifar10,
+                         load_fashion_mnist, load_mnist, official_mnist, write_cifar10, write_mnist)
 from sap_mx.models.cifar_resnet import IMAGENET_MEAN_RGB
 
 from .profiles import MnistProfile, TrainProfile
-from sap_mx.recipes import PAPER_RECIPES, Recipe
+from sap_mx.recipes import FASHION_MNIST_RECIPES, PAPER_RECIPES, Recipe
 
 __all__ = ["ImageDataset", "DATASETS", "get_dataset", "check_crop", "load", "load_mnist_data"]
 
@@ -42,7 +42,7 @@ class ImageDataset:
     mean: tuple                    # per channel, 0..255 scale, subtracted by the model
     recipes: dict[str, Recipe]     # recipe name -> recipe
     crops: tuple[int, ...]         # training crops accepted (the first is the default)
-    load_real: Callable            # (data_dir or None) -> ((x, y), (x_test, y_test)), uint8
+    load_real: Callable            # (data_dir or None) -> (((x, y), (x_t, y_t)), label), uint8
     write_generated: Callable      # (folder, n_train, n_test, seed) -> None
     load_generated: Callable       # (folder) -> as load_real
     generated_marker: str          # a path inside the folder that exists once it is written
@@ -50,6 +50,7 @@ class ImageDataset:
     models: str                    # results/<models>/ (trained runs)
     run_prefix: str = ""           # before the run names of its trained models
     make_prefix: str = "cifar"     # its Make targets: <prefix>-dense, <prefix>-adv-train...
+    make_vars: str = ""            # what those targets need to select it (DATASET=...)
     eps: tuple = EPS
     classes: int = 10
     extra: dict = field(default_factory=dict)
@@ -73,15 +74,44 @@ def _write_cifar10(folder, n_train, n_test, seed):
     write_cifar10(folder, n_train=n_train, n_test=n_test, fmt="bin", seed=seed)
 
 
+def _with_channel(data):
+    """(N, 28, 28) grayscale -> (N, 1, 28, 28), the layout the ResNet-20 takes."""
+    (x, y), (xt, yt) = data
+    return (x[:, None], y), (xt[:, None], yt)
+
+
+def _load_fashion_mnist(data_dir):
+    data, label = load_fashion_mnist(data_dir)
+    return _with_channel(data), label
+
+
+def _write_fashion_mnist(folder, n_train, n_test, seed):
+    write_mnist(folder, n_train=n_train, n_test=n_test, seed=seed)  # the same IDX layout
+
+
+# The training set's mean pixel (0.2860 x 255 = 72.94), subtracted by the model as the authors
+# subtract their mean; tests/test_fashion_mnist.py recomputes it from the data where present.
+FASHION_MNIST_MEAN = (72.94,)
+
+
 DATASETS: dict[str, ImageDataset] = {
     "cifar10": ImageDataset(
         name="cifar10", title="CIFAR-10", channels=3, size=32, mean=IMAGENET_MEAN_RGB,
         recipes=PAPER_RECIPES, crops=(32, 28),
-        load_real=lambda data_dir: load_cifar10(data_dir),
+        load_real=lambda data_dir: (load_cifar10(data_dir), "cifar10"),
         write_generated=_write_cifar10,
         load_generated=lambda folder: load_cifar10(folder, download=False),
         generated_marker="cifar-10-batches-bin",
         results="cifar", models="models", run_prefix="", make_prefix="cifar"),
+    "fashion-mnist": ImageDataset(
+        name="fashion-mnist", title="Fashion-MNIST", channels=1, size=28,
+        mean=FASHION_MNIST_MEAN, recipes=FASHION_MNIST_RECIPES, crops=(28,),
+        load_real=_load_fashion_mnist,
+        write_generated=_write_fashion_mnist,
+        load_generated=lambda folder: _with_channel(load_mnist(folder, download=False)),
+        generated_marker="t10k-labels-idx1-ubyte.gz",
+        results="fashion-mnist", models="fashion-mnist/models", run_prefix="",
+        make_prefix="cifar", make_vars=" DATASET=fashion-mnist"),
 }
 
 
@@ -112,7 +142,7 @@ def load(dataset: ImageDataset, profile_name: str, profile: TrainProfile, seed: 
                 dataset.write_generated(folder, profile.n_train, profile.n_test, seed)
         return (dataset.load_generated(folder),
                 f"generated-{dataset.name}-format(seed={seed})")
-    return dataset.load_real(data_dir or None), dataset.name
+    return dataset.load_real(data_dir or None)
 
 
 def load_mnist_data(s: MnistProfile, profile_name: str, seed: int, data_dir: str, out: Path):
@@ -126,6 +156,14 @@ def load_mnist_data(s: MnistProfile, profile_name: str, seed: int, data_dir: str
         label = f"generated-mnist-format(seed={seed})"
     else:
         data = load_mnist(data_dir or None)
+        try:
+            fashion = is_fashion_mnist(find_mnist(data_dir or None))
+        except FileNotFoundError:
+            fashion = False
+        if fashion:
+            raise UsageError("the MNIST files found are Fashion-MNIST; for Khan et al.'s table "
+                             "on it run `make mnist-sdr DATASET=fashion-mnist`, else point "
+                             "DATA_DIR at MNIST")
         label = "mnist" if official_mnist(data_dir or None) else (
             "mnist-format files (not the official SHA-1 digests)")
     (x, y), (xt, yt) = data

@@ -158,7 +158,7 @@ class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
     experiment: str = arg("sap", "sap | iterative | dropout | adv | baselines | mc | all")
-    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10")
+    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10 | fashion-mnist")
     profile: str = arg("paper", "smoke (generated data) | quick (1,000 test images, fewer MC "
                                  "samples) | paper (10,000 images, 100 MC samples)")
     seed: int = arg(0, "seed of the evaluation and of the trained models it reads")

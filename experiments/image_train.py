@@ -53,7 +53,7 @@ class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
     recipe: str = arg("dense", "dense | dropout | adv (sap_mx/recipes.py)")
-    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10")
+    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10 | fashion-mnist")
     profile: str = arg("paper", "paper (the recipe) | quick (real data, 1/10 of the epochs) | "
                                  "smoke (generated data, seconds)")
     seed: int = arg(0, "seeds python, numpy and mxnet; part of the run name")

@@ -136,7 +136,7 @@ class TrainedModels:
                 crop = f" CROP={self.crop}" if self.crop and self.crop != self.dataset.size else ""
                 raise UsageError(f"no trained {name} model at {rel(params)}: run `make "
                                  f"{self.dataset.make_prefix}-{recipe} PROFILE={self.profile} "
-                                 f"SEED={self.seed}{crop}` first")
+                                 f"SEED={self.seed}{crop}{self.dataset.make_vars}` first")
             net = build_image_model(self.model, self.dataset)
             net.load_parameters(str(params))
             digest = hashlib.sha256(params.read_bytes()).hexdigest()[:12]

@@ -1,0 +1,108 @@
+"""Fashion-MNIST: where it is looked for, what is checked, how rows are labelled, the dataset
+entry of the image drivers, and that it never passes for MNIST."""
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from experiments import datasets
+from experiments.profiles import MNIST
+from runkit import UsageError
+from sap_mx.data import DataNotFound, load_fashion_mnist, write_idx, write_mnist
+from sap_mx.data import fashion_mnist as fm
+
+REAL = fm.DEBIAN_DIR
+
+
+@pytest.fixture
+def no_default_places(monkeypatch, tmp_path):
+    """Only the folders a test names: no $SAP_DATA_DIR, no Gluon folder, no Debian folder."""
+    monkeypatch.delenv("SAP_DATA_DIR", raising=False)
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet-home"))
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(fm, "online", lambda: False)
+
+
+def test_search_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("SAP_DATA_DIR", str(tmp_path / "shared"))
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "home"))
+    assert fm.fashion_mnist_places(tmp_path / "mine") == [
+        tmp_path / "mine", tmp_path / "home" / "datasets" / "fashion-mnist", fm.DEBIAN_DIR]
+    assert fm.fashion_mnist_places(None) == [
+        tmp_path / "shared", tmp_path / "shared" / "fashion-mnist",
+        tmp_path / "home" / "datasets" / "fashion-mnist", fm.DEBIAN_DIR]
+
+
+def test_missing_data_is_one_line_naming_the_fix(no_default_places, tmp_path):
+    with pytest.raises(DataNotFound) as err:
+        load_fashion_mnist(tmp_path / "empty")
+    message = str(err.value)
+    assert "\n" not in message and "apt-get install dataset-fashion-mnist" in message
+    assert str(tmp_path / "empty") in message
+
+
+def test_files_in_the_format_load_but_are_not_labelled_official(no_default_places, tmp_path):
+    write_mnist(tmp_path / "f", n_train=30, n_test=10, seed=0)
+    (x, y), (xt, yt) = load_fashion_mnist(tmp_path / "f", check=False)[0]
+    assert x.shape == (30, 28, 28) and xt.shape == (10, 28, 28) and y.dtype == np.int32
+    assert load_fashion_mnist(tmp_path / "f", check=False)[1] == \
+        "fashion-mnist-format files (not the official contents)"
+    with pytest.raises(DataNotFound, match="hold 30 images, not Fashion-MNIST's 60,000"):
+        load_fashion_mnist(tmp_path / "f")
+
+
+def test_damaged_files_are_refused(no_default_places, tmp_path):
+    write_mnist(tmp_path / "f", n_train=30, n_test=10, seed=0)
+    write_idx(tmp_path / "f" / "t10k-labels-idx1-ubyte.gz", np.full(10, 12, np.uint8))
+    with pytest.raises(DataNotFound, match="labels above 9"):
+        load_fashion_mnist(tmp_path / "f", check=False)
+    target = tmp_path / "f" / "train-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:-40])
+    with pytest.raises(DataNotFound, match="corrupt or truncated"):
+        load_fashion_mnist(tmp_path / "f", check=False)
+
+
+def test_generated_smoke_data_goes_through_the_dataset_entry(tmp_path, monkeypatch):
+    entry = datasets.get_dataset("fashion-mnist")
+    assert (entry.channels, entry.size, entry.crops, entry.results) == (1, 28, (28,),
+                                                                        "fashion-mnist")
+    from experiments.profiles import TRAIN
+    monkeypatch.setattr(datasets, "results_dir", lambda profile, *parts: tmp_path.joinpath(*parts))
+    ((x, y), (xt, yt)), label = datasets.load(entry, "smoke", TRAIN["smoke"], 0)
+    assert x.shape[1:] == (1, 28, 28) and label == "generated-fashion-mnist-format(seed=0)"
+
+
+needs_real = pytest.mark.skipif(not (REAL / "t10k-labels-idx1-ubyte.gz").is_file(),
+                                reason=f"Fashion-MNIST is not installed at {REAL} (make install "
+                                       "installs it where apt-get is usable)")
+
+
+@needs_real
+def test_the_real_files_are_the_official_contents():
+    ((x, y), (xt, yt)), label = load_fashion_mnist(REAL)
+    assert label == "fashion-mnist"
+    assert x.shape == (60_000, 28, 28) and xt.shape == (10_000, 28, 28)
+    assert np.bincount(y).tolist() == [6000] * 10 and np.bincount(yt).tolist() == [1000] * 10
+    # the mean the model subtracts is the training set's
+    assert datasets.DATASETS["fashion-mnist"].mean[0] == pytest.approx(x.mean(), abs=0.01)
+
+
+@needs_real
+def test_a_changed_byte_loses_the_official_label(tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(REAL, folder)
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[-1] = (raw[-1] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    assert load_fashion_mnist(folder)[1] == \
+        "fashion-mnist-format files (not the official contents)"
+
+
+@needs_real
+def test_fashion_mnist_never_passes_for_mnist(tmp_path):
+    with pytest.raises(UsageError, match="are Fashion-MNIST"):
+        datasets.load_mnist_data(MNIST["quick"], "quick", 0, str(REAL), tmp_path)
