@@ -29,7 +29,7 @@ import numpy as np
 from ..io import atomic_write
 from ._common import DataNotFound, candidates, gluon_root, online
 
-__all__ = ["MNIST_URL", "MNIST_FILES", "find_mnist", "load_mnist", "official_mnist",
+__all__ = ["MNIST_URL", "MNIST_FILES", "find_mnist", "load_mnist", "official_mnist", "read_split",
            "write_mnist", "synthetic_digits", "read_idx", "write_idx"]
 
 MNIST_URL = "http://yann.lecun.com/exdb/mnist/"
@@ -140,16 +140,19 @@ def load_mnist(data_dir=None, *, download: bool = True):
                 f"t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz from {MNIST_URL} into "
                 f"{'one of those folders' if ', ' in looked else 'that folder'}, or point "
                 "--data-dir / SAP_DATA_DIR at a folder holding them") from None
-    out = []
-    for split in ("train", "test"):
-        x, y = read_idx(files[f"{split}_images"]), read_idx(files[f"{split}_labels"])
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DataNotFound(f"{files[f'{split}_images']} and {files[f'{split}_labels']} do not "
-                               f"form an MNIST split (shapes {x.shape}, {y.shape})")
-        if y.size and y.max() > 9:
-            raise DataNotFound(f"{files[f'{split}_labels']} holds labels above 9: not MNIST")
-        out.append((x, y.astype(np.int32)))
-    return tuple(out)
+    return tuple(read_split(files, split, "MNIST") for split in ("train", "test"))
+
+
+def read_split(files: dict[str, Path], split: str, what: str):
+    """(images uint8 (N, H, W), labels int32) of ``split`` ('train' or 'test') from the IDX
+    files of ``find_mnist``'s layout; DataNotFound unless they form a 10-class split."""
+    x, y = read_idx(files[f"{split}_images"]), read_idx(files[f"{split}_labels"])
+    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+        raise DataNotFound(f"{files[f'{split}_images']} and {files[f'{split}_labels']} do not "
+                           f"form an {what} split (shapes {x.shape}, {y.shape})")
+    if y.size and y.max() > 9:
+        raise DataNotFound(f"{files[f'{split}_labels']} holds labels above 9: not {what}")
+    return x, y.astype(np.int32)
 
 
 # ---------------------------------------------------------------------------------------------
