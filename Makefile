@@ -94,8 +94,9 @@ report: ## results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)
 
 ## Khan et al. Table 1 (docs/mnist-sdr.md): trains the four MLPs, attacks them, writes the table
 .PHONY: mnist-sdr
-mnist-sdr: ## Table 1 on MNIST (results[/smoke]/mnist/)
-	$(PY) -m experiments.mnist_sdr --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG)
+mnist-sdr: ## Table 1 on MNIST (results[/smoke]/mnist/); DATASET=fashion-mnist: on Fashion-MNIST
+	$(PY) -m experiments.mnist_sdr --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG) \
+		$(if $(filter fashion-mnist,$(DATASET)),--dataset fashion-mnist)
 
 ## Adaptive evaluation (docs/adaptive.md): the paper's attack next to PGD/APGD with EOT and BPDA
 .PHONY: cifar-adaptive mnist-adaptive

@@ -26,7 +26,8 @@ from sap_mx.models.cifar_resnet import IMAGENET_MEAN_RGB
 from .profiles import MnistProfile, TrainProfile
 from sap_mx.recipes import FASHION_MNIST_RECIPES, PAPER_RECIPES, Recipe
 
-__all__ = ["ImageDataset", "DATASETS", "get_dataset", "check_crop", "load", "load_mnist_data"]
+__all__ = ["ImageDataset", "DATASETS", "get_dataset", "check_crop", "load", "load_mnist_data",
+           "MLP_DATASETS", "mlp_results_dir"]
 
 EPS = (0, 1, 2, 4, 8, 16, 32, 64)  # the paper's lambdas (pixels on 0..255)
 
@@ -145,15 +146,32 @@ def load(dataset: ImageDataset, profile_name: str, profile: TrainProfile, seed: 
     return dataset.load_real(data_dir or None)
 
 
-def load_mnist_data(s: MnistProfile, profile_name: str, seed: int, data_dir: str, out: Path):
-    """MNIST for Khan et al.'s MLPs: ((x_train, y_train), (x_test, y_test)) as float32 0..1 /
-    int, and the ``data`` label (smoke: generated MNIST-format files under ``out/data``)."""
+MLP_DATASETS = {"mnist": ("MNIST", ("mnist",)),                      # name -> (title, folder)
+                "fashion-mnist": ("Fashion-MNIST", ("fashion-mnist", "sdr"))}
+
+
+def mlp_results_dir(dataset: str, profile_name: str) -> Path:
+    """Where Khan et al.'s table on ``dataset`` goes: results[/smoke]/mnist, or
+    results[/smoke]/fashion-mnist/sdr."""
+    if dataset not in MLP_DATASETS:
+        raise UsageError(f"unknown dataset {dataset!r} for the MLPs; valid: "
+                         f"{', '.join(MLP_DATASETS)}")
+    return results_dir(profile_name, *MLP_DATASETS[dataset][1])
+
+
+def load_mnist_data(s: MnistProfile, profile_name: str, seed: int, data_dir: str, out: Path,
+                    dataset: str = "mnist"):
+    """MNIST (or Fashion-MNIST) for Khan et al.'s MLPs: ((x_train, y_train), (x_test, y_test))
+    as float32 0..1 / int, and the ``data`` label (smoke: generated files in the IDX layout
+    under ``out/data``)."""
     if profile_name == "smoke":
-        folder = Path(out) / "data" / f"mnist-generated-seed{seed}"
+        folder = Path(out) / "data" / f"{dataset}-generated-seed{seed}"
         if not (folder / "t10k-labels-idx1-ubyte.gz").is_file():
             write_mnist(folder, n_train=s.n_train, n_test=s.n_test, seed=seed)
         data = load_mnist(folder, download=False)
-        label = f"generated-mnist-format(seed={seed})"
+        label = f"generated-{dataset}-format(seed={seed})"
+    elif dataset == "fashion-mnist":
+        data, label = load_fashion_mnist(data_dir or None)
     else:
         data = load_mnist(data_dir or None)
         try:

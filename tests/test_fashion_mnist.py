@@ -106,3 +106,23 @@ def test_a_changed_byte_loses_the_official_label(tmp_path):
 def test_fashion_mnist_never_passes_for_mnist(tmp_path):
     with pytest.raises(UsageError, match="are Fashion-MNIST"):
         datasets.load_mnist_data(MNIST["quick"], "quick", 0, str(REAL), tmp_path)
+
+
+def test_khans_table_on_fashion_mnist_keeps_the_papers_numbers_marked_mnist(tmp_path,
+                                                                          monkeypatch):
+    from experiments import mnist_sdr as ms
+    from experiments.profiles import MnistProfile
+
+    monkeypatch.setitem(MNIST.table, "smoke", MnistProfile(
+        epochs=1, learnable_epochs=1, n_attack=4, eot=2, n_attack_eot=4, fgsm_grid=5,
+        deepfool_steps=2, localsearch_rounds=1, batch=32, n_train=96, n_test=16))
+    ms.run(ms.Args(profile="smoke", dataset="fashion-mnist", out=str(tmp_path),
+                   models="mlp_vanilla", progress=False))
+    table = (tmp_path / "table1.md").read_text()
+    assert table.startswith("# Fashion-MNIST, Khan et al. Table 1: ours (the paper's, on MNIST)")
+    assert "They are MNIST numbers; ours are Fashion-MNIST" in table
+    paper = ms.load_paper_numbers()[("Vanilla MLP", "clean")]["value"]
+    assert f"({paper}%, MNIST)" in table  # the paper's vanilla MLP, clean, beside ours
+    rows = (tmp_path / "table1.csv").read_text()
+    assert "generated-fashion-mnist-format(seed=0)" in rows and ",mnist," not in rows
+    assert datasets.mlp_results_dir("fashion-mnist", "cpu").parts[-2:] == ("fashion-mnist", "sdr")
