@@ -45,6 +45,7 @@ bench: ## performance targets and costs -> results/bench/*.csv
 	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_mnist.py
 	$(PY) benchmarks/bench_atari.py
+	$(PY) benchmarks/bench_fashion.py --profile cpu
 
 clean: ## remove the native build and caches
 	rm -rf sap_mx/ops/_build .pytest_cache build *.egg-info
@@ -53,7 +54,8 @@ clean: ## remove the native build and caches
 MODEL ?= resnet20
 CROP ?=
 CROP_FLAG = $(call opt,--crop,$(CROP))
-RATES ?= 0.1 0.3 0.5
+# dropout-trained rates: CIFAR-10 0.1 0.3 0.5; Fashion-MNIST (sized for 2 cores) 0.1 0.5
+RATES ?= $(if $(filter fashion-mnist,$(DATASET)),0.1 0.5,0.1 0.3 0.5)
 GPUS ?=
 PRETRAINED ?=
 TRAIN = $(PY) -m experiments.image_train --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED) \
@@ -68,6 +70,11 @@ cifar-dropout-train: ## train the dropout-trained ResNet-20s, one per rate in RA
 cifar-adv-train: ## train ADV (20% FGSM examples per batch)
 	$(TRAIN) --recipe adv
 cifar-train: cifar-dense cifar-dropout-train cifar-adv-train ## all three recipes
+.PHONY: weights weights-check
+weights: ## (re)write the SHA256SUMS of the trained models of DATASET/PROFILE
+	$(PY) -m experiments.weights --dataset $(DATASET) --profile $(PROFILE)
+weights-check: ## check every committed weights file against SHA256SUMS
+	$(PY) -m experiments.weights --dataset $(DATASET) --profile $(PROFILE) --check
 
 ## Image experiments, Figs. 1-6 (docs/image-experiments.md): each first trains what it reads; DENSE=gluoncv
 DENSE ?=
@@ -91,6 +98,12 @@ cifar-mc: $(NEEDS_DENSE) ## Fig. 6: the adversary's MC samples
 cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc ## every figure
 report: ## results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)
 	$(PY) -m experiments.report --profile $(PROFILE) --dataset $(DATASET)
+
+## The whole real-data track (docs/fashion-mnist.md): every step above in order, timed, resumable
+TRACK_PROFILE ?= cpu
+.PHONY: fashion-track
+fashion-track: ## Fashion-MNIST (TRACK_PROFILE=cpu): train, Figs. 1-6, adaptive, SDR Table 1, report
+	$(PY) -m experiments.track --dataset fashion-mnist --profile $(TRACK_PROFILE) --seed $(SEED)
 
 ## Khan et al. Table 1 (docs/mnist-sdr.md): trains the four MLPs, attacks them, writes the table
 .PHONY: mnist-sdr

@@ -48,6 +48,7 @@ from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, 
                     results_dir, seed_all)
 from runkit.figures import pyplot, save_figure
 from runkit.partial import Partial
+from runkit.rows import hex_mask, mask_hex
 from sap_mx.attacks import apgd, bpda, fgsm_step, input_gradient, pgd, pgd_attack, sanity
 from sap_mx.evaluate import robust
 from sap_mx.results import git_sha
@@ -72,9 +73,9 @@ class Family:
 
 IMAGE_FAMILY = Family(datasets.EPS, (0.0, 255.0), 8.0)
 MNIST_FAMILY = Family((0.0, 0.05, 0.1, 0.2, 0.3), (0.0, 1.0), 0.1)
-IMAGE_MODELS = [  # (base weights, defense, param): every stochastic defense, and dense
+IMAGE_MODELS = [  # (base weights, defense, param): every stochastic defense, dense and ADV
     ("dense", "none", None), ("dense", "sap", 20), ("dense", "sap", 100), ("dense", "sap", 500),
-    ("adv", "sap", 100), ("dense", "dropout", 0.3), ("dense", "rnw", 0.02),
+    ("adv", "none", None), ("adv", "sap", 100), ("dense", "dropout", 0.3), ("dense", "rnw", 0.02),
     ("dense", "rsw", 0.2), ("dense", "swp", 100), ("dense", "rna", 0.5), ("dense", "rsa", 0.5),
 ]
 FAMILIES = ("image", "cifar", "mnist")  # cifar: the image family on CIFAR-10
@@ -124,6 +125,17 @@ def mnist_models(args: Args, models_dir: Path):
         yield (name, "none", None), net, name in STOCHASTIC_MLPS, False, ckpt
 
 
+def model_eps(b: AdaptiveProfile, model: tuple, family_eps: tuple) -> tuple:
+    """The lambdas ``model`` (base, defense, param) is attacked at under profile ``b``: the
+    family's grid, or the profile's ``eps_grid`` for its main models and ``other_eps`` for the
+    rest (a profile that cannot afford every model at every lambda)."""
+    if not b.eps_grid:
+        return tuple(family_eps)
+    if not b.main_models or model_key(*model) in b.main_models:
+        return tuple(b.eps_grid)
+    return tuple(b.other_eps)
+
+
 # ---------------------------------------------------------------------------------------------
 # attacks
 # ---------------------------------------------------------------------------------------------
@@ -166,15 +178,6 @@ def make_attack(net, eps: float, spec: dict, clip):
 # per-example results, resumable per batch
 # ---------------------------------------------------------------------------------------------
 WORST = "worst-case"
-
-
-def mask_hex(ok: np.ndarray) -> str:
-    """Per-example correctness as hex (packed bits), for the ``correct`` column."""
-    return np.packbits(np.asarray(ok, bool)).tobytes().hex()
-
-
-def hex_mask(text: str, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:n].astype(bool)
 
 
 def robust_resumable(net, x, y, attack, *, predict_mc: int, batch: int, partial: Partial,
@@ -268,12 +271,15 @@ def run(args: Args) -> list[Path]:
             row = store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
             return row is not None and bool(row.get("correct"))  # older rows lack the masks
 
-        todo = [(spec, eps) for spec in specs for eps in family.eps if not done(spec, eps)]
+        grid = family.eps if mnist else model_eps(b, (base, defense, param), family.eps)
+        todo = [(spec, eps) for spec in specs for eps in grid if not done(spec, eps)]
         if todo:
             start = time.time()
             ok, reason, sanity_partials = check_model(net, x, y, family, b, stochastic,
                                                       predict_mc, args.seed, key, out,
-                                                      {**meta, "data": data_label})
+                                                      {**meta, "data": data_label},
+                                                      ladder=mnist or not b.main_models
+                                                      or key in b.main_models)
             bar = progress_bar(args.progress, len(todo), f"{key} adaptive")
             for spec, eps in todo:
                 row_meta = spec_meta(meta, spec)
@@ -302,7 +308,7 @@ def run(args: Args) -> list[Path]:
                 partial.clear()
             print(f"  {key:24s} sanity {'ok' if ok else 'FAILED'} ({reason})  "
                   f"({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
-        worst = [r for r in worst_case_rows(store, meta, specs, family.eps, len(x))
+        worst = [r for r in worst_case_rows(store, meta, specs, grid, len(x))
                  if any(str(r[k]) != (store.rows.get(store.key(r)) or {}).get(k)
                         for k in ("correct", "combines", "accuracy"))]  # new or changed
         if worst:
@@ -314,8 +320,10 @@ def run(args: Args) -> list[Path]:
 
 
 def check_model(net, x, y, family: Family, b: AdaptiveProfile, stochastic: bool,
-                predict_mc: int, seed: int, key: str, out: Path, meta: dict):
-    """The sanity checks of one model (``sap_mx.attacks.sanity``), each measurement kept per
+                predict_mc: int, seed: int, key: str, out: Path, meta: dict,
+                ladder: bool = True):
+    """The sanity checks of one model (``sap_mx.attacks.sanity``; the steps/EOT ladder only
+    with ``ladder``: a profile with main models runs it on those), each measurement kept per
     batch like the attacks (a rerun continues it); returns (ok, reason, the side files to
     clear once the model's rows are written)."""
     def measure(tag, eps, steps, eot):
@@ -338,7 +346,8 @@ def check_model(net, x, y, family: Family, b: AdaptiveProfile, stochastic: bool,
 
     ok, reason = sanity(net, x, y, check_eps=family.check_eps, clip=family.clip,
                         steps=b.steps, eot_samples=b.eot_samples if stochastic else 1,
-                        predict_mc=predict_mc, batch=b.batch, measure=measure_kept)
+                        predict_mc=predict_mc, batch=b.batch, measure=measure_kept,
+                        ladder=ladder)
     return ok, reason, partials
 
 

@@ -45,6 +45,7 @@ import numpy as np
 from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar,
                     seed_all)
 from runkit.partial import Partial
+from runkit.rows import mask_hex
 from sap_mx import metrics
 from sap_mx.attacks import bim, fgsm_step, input_gradient, random_noise
 from sap_mx.evaluate import correct
@@ -111,7 +112,8 @@ def sap_tasks(s: EvalProfile, rates) -> list[Task]:
     tasks = []
     for attack, figure in (("random", "1a"), ("fgsm", "1b")):
         tasks.append(_self_attack(figure, "dense", "none", None, attack, s))
-        tasks += [_self_attack(figure, "dense", "sap", k, attack, s) for k in SAP_PERCENTAGES]
+        tasks += [_self_attack(figure, "dense", "sap", k, attack, s,
+                               s.sap100_mc if k == 100 else None) for k in SAP_PERCENTAGES]
     return tasks
 
 
@@ -130,7 +132,7 @@ def dropout_tasks(s: EvalProfile, rates) -> list[Task]:
 
 
 def adv_tasks(s: EvalProfile, rates) -> list[Task]:
-    return [_self_attack("3", model, defense, param, "fgsm", s)
+    return [_self_attack("3", model, defense, param, "fgsm", s, s.sap100_mc or None)
             for model in ("dense", "adv") for defense, param in (("none", None), ("sap", 100))]
 
 
@@ -234,15 +236,16 @@ def seed_task(seed: int, task: Task, *where) -> None:
 def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarray,
                   s: EvalProfile, eps_list, calibrate: bool = False, progress: bool = True,
                   seed: int = 0, partial: Partial | None = None):
-    """Accuracy at each eps of ``eps_list`` (and the probabilities, for calibration). FGSM's
-    gradient does not depend on lambda, so one gradient per batch serves the whole sweep.
-    With ``partial``, the counts so far are saved after every batch and a rerun continues from
-    them (each batch is seeded on its own, so the numbers are those of an uninterrupted run)."""
+    """Per-example correctness at each eps of ``eps_list`` (``{eps: bool array}``; rows keep
+    it in their ``correct`` column, for paired comparisons on the same images), and the
+    probabilities, for calibration. FGSM's gradient does not depend on lambda, so one gradient
+    per batch serves the whole sweep. With ``partial``, the results so far are saved after
+    every batch and a rerun continues from them (each batch is seeded on its own, so the numbers are those of an uninterrupted run)."""
     evaluated = models.defend(task.model, task.defense, task.param)
     adversary = evaluated if task.attack_model == "self" else models.base(task.attack_model)
     predict_mc = s.predict_mc if task.stochastic else 1
     first, saved = partial.load() if partial is not None else (0, {})
-    n_correct = saved.get("correct", np.zeros(len(eps_list), np.int64))
+    masks = saved.get("masks", np.zeros((len(eps_list), len(x)), bool))
     probs = {eps: [saved[f"probs{i}"]] if f"probs{i}" in saved else []
              for i, eps in enumerate(eps_list)}
     batches = range(first, len(x), s.batch)
@@ -266,19 +269,19 @@ def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarra
                 xa = bim(adversary, xb, yb, eps, step=1.0, mc_samples=task.mc_samples)
             ok, p = correct(evaluated, xa, y[start:start + s.batch], mc_samples=predict_mc,
                             return_proba=True)
-            n_correct[i] += int(ok.sum())
+            masks[i, start:start + s.batch] = ok
             if calibrate:
                 probs[eps].append(p)
         if partial is not None:
-            partial.save(start + s.batch, correct=n_correct,
+            partial.save(start + s.batch, masks=masks,
                          **{f"probs{i}": np.concatenate(probs[eps])
                             for i, eps in enumerate(eps_list) if probs[eps]})
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    accuracy = {eps: int(n_correct[i]) / len(x) for i, eps in enumerate(eps_list)}
-    return accuracy, {eps: np.concatenate(p) for eps, p in probs.items() if p}
+    return ({eps: masks[i] for i, eps in enumerate(eps_list)},
+            {eps: np.concatenate(p) for eps, p in probs.items() if p})
 
 
 def run(args: Args) -> list[Path]:
@@ -327,12 +330,14 @@ def run(args: Args) -> list[Path]:
             calibrate = name == "adv"
             partial = Partial(out, repr(sorted({**meta, "eps": missing, "experiment": name,
                                                 "batch": s.batch}.items())))
-            acc, probs = evaluate_task(task, models, x, y, s, missing, calibrate, args.progress,
-                                       seed=args.seed, partial=partial)
+            masks, probs = evaluate_task(task, models, x, y, s, missing, calibrate,
+                                         args.progress, seed=args.seed, partial=partial)
+            acc = {eps: float(m.mean()) for eps, m in masks.items()}
             rows, bins = [], []
             utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             for eps in missing:
-                row = {**meta, "eps": eps, "accuracy": round(acc[eps], 6)}
+                row = {**meta, "eps": eps, "accuracy": round(acc[eps], 6),
+                       "correct": mask_hex(masks[eps])}
                 if calibrate:
                     row["ece"] = (round(metrics.expected_calibration_error(
                         probs[eps], y, CALIBRATION_BINS), 6) if eps in CALIBRATION_EPS else "")

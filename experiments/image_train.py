@@ -26,7 +26,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from runkit import RunFolder, UsageError, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
+from runkit import RunFolder, UsageError, manifest, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
 from runkit.figures import pyplot, save_figure
 from sap_mx.data import augment
 from sap_mx.evaluate import accuracy
@@ -187,7 +187,7 @@ def train(args: Args) -> dict:
         config["args"].pop("dataset")
     if args.crop == 0:
         config["args"]["crop"] = crop
-    run = RunFolder(run_dir, config=config, outputs=("log.csv", "curve.png"))
+    run = RunFolder(run_dir, config=config, outputs=("log.csv", "curve.png"), manifest=True)
     if rank == 0:
         run.lock()
         if args.fresh:  # nothing of the discarded run may pass for this one's
@@ -216,15 +216,19 @@ def train(args: Args) -> dict:
             trainer.load_states(files["trainer.states"])
             state["start"], state["history"] = meta["epoch"], meta["history"]
 
+        # a finished run (final.params and final.json, e.g. committed without its checkpoint)
+        # is not trained again; its weights must match their SHA-256 in the manifest
+        record = run.finished(lambda r: r.get("run") == name and r.get("finished")
+                              and r.get("epochs") == epochs)
+        if record is not None:
+            manifest.verify(run_dir / "final.params", fix="restore it (git checkout) or "
+                            "retrain with --fresh")
+            if rank == 0:
+                print(f"{name}: already trained ({epochs} epochs); --fresh retrains",
+                      file=sys.stderr)
+            return {**record, "run_dir": str(run_dir)}
         if run.resume(restore) is not None:
-            if state["start"] >= epochs:
-                record = run.finished(lambda r: r.get("run") == name and r.get("finished")
-                                      and r.get("epochs") == epochs)
-                if record is not None and rank == 0:
-                    print(f"{name}: already trained ({epochs} epochs); --fresh retrains",
-                          file=sys.stderr)
-                    return {**record, "run_dir": str(run_dir)}
-            else:
+            if state["start"] < epochs:
                 print(f"resuming {name} after epoch {state['start']}/{epochs}", file=sys.stderr)
         start, history = state["start"], state["history"]
         if kv is not None:

@@ -1,6 +1,7 @@
 """The profiles of the image and MNIST drivers, built with keywords (``runkit.profiles``).
 
-One table per kind of work, each keyed by the profile names ``paper`` / ``quick`` / ``smoke``:
+One table per kind of work, each keyed by the profile names ``paper`` / ``quick`` / ``smoke`` and
+``cpu`` (real data, sized for a 2-core CPU; measured with ``benchmarks/bench_fashion.py``):
 
 * ``TRAIN``: how image models are trained (``experiments.image_train``);
 * ``EVAL``: how the figure experiments evaluate them (``experiments.image_eval``);
@@ -42,6 +43,7 @@ class EvalProfile:
     iterative_mc: int      # MC samples per step of the iterative attack on SAP-100
     mc_grid: tuple         # Fig. 6 adversary MC samples
     batch: int = 128
+    sap100_mc: int = 0     # FGSM MC samples on SAP-100 in Figs. 1b and 3 (0: attack_mc)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,12 @@ class AdaptiveProfile:
     apgd_iter: int
     apgd_restarts: int = 1   # AutoAttack 'rand' (EOT): 1 restart; its standard version: more
     batch: int = 128
+    # lambdas per model (image family): empty eps_grid = the family's whole grid for every
+    # model; else main_models (model keys, experiments.zoo.model_key) get eps_grid and every
+    # other model other_eps (empty main_models: every model gets eps_grid)
+    eps_grid: tuple = ()
+    main_models: tuple = ()
+    other_eps: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +100,9 @@ EVAL = Profiles("the image experiments", {
                          mc_grid=(1, 10, 100)),
     "smoke": EvalProfile(n_test=32, predict_mc=4, attack_mc=4, iterative_mc=2,
                          mc_grid=(1, 4, 16), batch=32),
+    # real data on a 2-core CPU (sized with benchmarks/bench_fashion.py, docs/fashion-mnist.md)
+    "cpu": EvalProfile(n_test=1_000, predict_mc=10, attack_mc=20, iterative_mc=5,
+                       mc_grid=(1, 10, 100), sap100_mc=100),
 })
 ADAPTIVE = Profiles("the adaptive evaluation", {
     "paper": AdaptiveProfile(n_test=1_000, predict_mc=100, paper_mc=100, steps=40,
@@ -100,6 +111,12 @@ ADAPTIVE = Profiles("the adaptive evaluation", {
                              apgd_iter=50),
     "smoke": AdaptiveProfile(n_test=16, predict_mc=2, paper_mc=2, steps=4, eot_samples=2,
                              apgd_iter=4, batch=16),
+    # main models at six lambdas with the steps/EOT ladder; the others at lambda 0 and 4 with
+    # the unbounded check only (cost: benchmarks/bench_fashion.py, docs/fashion-mnist.md)
+    "cpu": AdaptiveProfile(n_test=1_000, predict_mc=10, paper_mc=20, steps=10, eot_samples=4,
+                           apgd_iter=20, eps_grid=(0, 1, 2, 4, 8, 16),
+                           main_models=("dense", "dense+sap-100", "adv", "adv+sap-100"),
+                           other_eps=(0, 4)),
 })
 MNIST = Profiles("Khan et al.'s Table 1", {
     "paper": MnistProfile(epochs=50, learnable_epochs=100, n_attack=10_000, eot=10,
@@ -109,4 +126,7 @@ MNIST = Profiles("Khan et al.'s Table 1", {
     "smoke": MnistProfile(epochs=3, learnable_epochs=6, n_attack=24, eot=3, n_attack_eot=24,
                           fgsm_grid=50, deepfool_steps=10, localsearch_rounds=5, batch=64,
                           n_train=640, n_test=200),
+    # real data on a 2-core CPU: the paper's training, 1,000 images attacked (100 under EOT)
+    "cpu": MnistProfile(epochs=50, learnable_epochs=100, n_attack=1_000, eot=10,
+                        n_attack_eot=100),
 })

@@ -27,6 +27,7 @@ from sap_mx.io import write_text
 
 from . import datasets
 from .adaptive_table import adaptive_section, cell as _cell
+from .claims import claims_section
 from .paper_compare import (AGREE_POINTS, PAPER_NUMBERS, PROFILE_ORDER, Comparison, compare,
                             fmt_num, latest_rows, load_paper_numbers, load_results, profile_rank)
 
@@ -64,7 +65,8 @@ def _sort_key(value: str):
         return (1, 0.0, value)
 
 
-def _provenance(results: Sequence[Mapping], results_dir: Path) -> list[str]:
+def _provenance(results: Sequence[Mapping], results_dir: Path,
+                title: str = "CIFAR-10") -> list[str]:
     files = sorted({r["file"] for r in results})
     by_profile: dict[str, list[Mapping]] = defaultdict(list)
     for r in results:
@@ -86,10 +88,11 @@ def _provenance(results: Sequence[Mapping], results_dir: Path) -> list[str]:
     lines = [text, ""]
     profiles = set(by_profile)
     if "smoke" in profiles:
-        lines += ["**Warning: some rows come from the smoke profile: generated data, not CIFAR-10, "
-                  "tiny models; their numbers are not comparable with the paper's.**", ""]
+        lines += [f"**Warning: some rows come from the smoke profile: generated data, not "
+                  f"{title}, tiny models; their numbers are not comparable with the paper's.**",
+                  ""]
     if "quick" in profiles:
-        lines += ["**Warning: some rows come from the quick profile: real CIFAR-10 but reduced "
+        lines += [f"**Warning: some rows come from the quick profile: real {title} but reduced "
                   "training (a tenth of the epochs) and possibly fewer MC samples; expect gaps.**",
                   ""]
     return lines
@@ -141,7 +144,8 @@ def _figures(results_dir: Path, out: Path) -> list[str]:
 
 
 def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
-                  results_dir: Path, paper_csv: Path, out: Path) -> str:
+                  results_dir: Path, paper_csv: Path, out: Path, *,
+                  dataset: str = "cifar10", profile: str = "") -> str:
     """The Markdown text of the report.
 
     Parameters
@@ -154,12 +158,30 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
         Where the results and the paper numbers were read (named in the text).
     out : Path
         Where the report will be written (figure links are relative to its folder).
+    dataset : str
+        The image dataset of the results (``experiments.datasets``). The paper's numbers are
+        CIFAR-10's: on another dataset the report does not set them against ours number by
+        number; it tests the paper's claims instead (``experiments.claims``).
+    profile : str
+        The profile whose rows the claims tables use (default: the most preferred present).
 
     Returns
     -------
     str
     """
     results_dir, paper_csv, out = Path(results_dir), Path(paper_csv), Path(out)
+    title = datasets.get_dataset(dataset).title
+    if not profile:
+        profile = min({r["profile"] for r in results} or {"paper"}, key=profile_rank)
+    if dataset != "cifar10":
+        lines = [f"# {title}: the paper's claims tested on our results", "",
+                 f"Every number below is ours, measured on {title} with this repository's code. "
+                 "The paper's experiments are on CIFAR-10; its sentences are quoted as the "
+                 f"claims we test, and none of our numbers is a CIFAR-10 result.", ""]
+        lines += _provenance(results, results_dir, title)
+        lines += claims_section(results_dir, profile=profile, dataset_title=title)
+        lines += _tail(results, results_dir, out)
+        return "\n".join(lines).rstrip("\n") + "\n"
     lines = ["# CIFAR-10: our results against the paper's numbers", ""]
     lines += _provenance(results, results_dir)
     lines += [
@@ -187,16 +209,23 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
         cells = (c.paper["figure"], c.quantity, paper, ours, delta, profile, n, c.reading)
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     lines.append("")
-    lines += _ece_table(results)
-    lines += adaptive_section([results_dir / "adaptive.csv",
-                                results_dir.parent / "mnist" / "adaptive.csv"])
-    if (results_dir / "calibration.csv").is_file():
-        lines += [f"Calibration bins (Fig. 4): `{rel(results_dir / 'calibration.csv')}`.", ""]
-    lines += _figures(results_dir, out)
+    lines += claims_section(results_dir, profile=profile, dataset_title=title)
+    lines += _tail(results, results_dir, out, results_dir.parent / "mnist" / "adaptive.csv")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def build_report(results_dir: Path, paper_csv: Path, out: Path) -> Path:
+def _tail(results, results_dir: Path, out: Path, *more_adaptive: Path) -> list[str]:
+    """ECE table, adaptive tables, calibration bins and figures."""
+    lines = _ece_table(results)
+    lines += adaptive_section([results_dir / "adaptive.csv", *more_adaptive])
+    if (results_dir / "calibration.csv").is_file():
+        lines += [f"Calibration bins (Fig. 4): `{rel(results_dir / 'calibration.csv')}`.", ""]
+    lines += _figures(results_dir, out)
+    return lines
+
+
+def build_report(results_dir: Path, paper_csv: Path, out: Path, *, dataset: str = "cifar10",
+                 profile: str = "") -> Path:
     """Compare our results with the paper's numbers and write the report.
 
     Parameters
@@ -221,7 +250,8 @@ def build_report(results_dir: Path, paper_csv: Path, out: Path) -> Path:
     results_dir, paper_csv, out = Path(results_dir), Path(paper_csv), Path(out)
     results = load_results(results_dir)
     paper_rows = load_paper_numbers(paper_csv)
-    text = render_report(compare(results, paper_rows), results, results_dir, paper_csv, out)
+    text = render_report(compare(results, paper_rows), results, results_dir, paper_csv, out,
+                         dataset=dataset, profile=profile)
     try:
         write_text(out, text)
     except OSError as exc:
@@ -233,8 +263,11 @@ def build_report(results_dir: Path, paper_csv: Path, out: Path) -> Path:
 # command line
 # ---------------------------------------------------------------------------------------------
 def default_paths(profile: str, dataset: str = "cifar10") -> tuple[Path, Path]:
-    """The results folder and report file of a profile: ``smoke`` has its own."""
-    return datasets.get_dataset(dataset).results_dir(profile), results_dir(profile, "REPORT.md")
+    """The results folder and report file of a profile: ``smoke`` has its own; a dataset other
+    than CIFAR-10 has its report in its results folder (``results/fashion-mnist/REPORT.md``)."""
+    folder = datasets.get_dataset(dataset).results_dir(profile)
+    return folder, (results_dir(profile, "REPORT.md") if dataset == "cifar10"
+                    else folder / "REPORT.md")
 
 
 @dataclass
@@ -259,7 +292,8 @@ def run(args: Args) -> list[Path]:
         raise UsageError(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILE_ORDER)}")
     folder, out = default_paths(args.profile, args.dataset)
     return [build_report(Path(args.results_dir) if args.results_dir else folder,
-                         Path(args.paper), Path(args.out) if args.out else out)]
+                         Path(args.paper), Path(args.out) if args.out else out,
+                         dataset=args.dataset, profile=args.profile)]
 
 
 def main(argv=None) -> int:

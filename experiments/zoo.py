@@ -10,11 +10,10 @@ loaded and labelled.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import sap_mx
-from runkit import UsageError, rel
+from runkit import UsageError, manifest, rel
 from sap_mx import checkpoint
 from sap_mx.models import get_model, load_gluoncv_weights
 from sap_mx.sdr import STOCHASTIC_MLPS, build_mlp
@@ -137,9 +136,10 @@ class TrainedModels:
                 raise UsageError(f"no trained {name} model at {rel(params)}: run `make "
                                  f"{self.dataset.make_prefix}-{recipe} PROFILE={self.profile} "
                                  f"SEED={self.seed}{crop}{self.dataset.make_vars}` first")
+            digest = manifest.verify(params, fix=f"restore it (git checkout -- {rel(params)}) "
+                                     "or retrain it with --fresh")[:12]
             net = build_image_model(self.model, self.dataset)
             net.load_parameters(str(params))
-            digest = hashlib.sha256(params.read_bytes()).hexdigest()[:12]
             self.ids[name] = f"{rel(params)}@{digest}"
         net.hybridize(static_alloc=True)
         self.nets[name] = net

@@ -11,11 +11,13 @@ Nothing here knows about a dataset, a model or a paper; the drivers in ``experim
 ``rows``        ``KeyedRows``: result CSVs keyed by their settings (resumable runs)
 ``runs``        ``RunFolder``: lock, ``--fresh``, "already finished", checkpoints of another
                 configuration, unreadable checkpoints, final files
+``manifest``    ``SHA256SUMS`` of committed weights: written when a run finishes, checked on load
 ``figures``     ``save_figure``: atomic PNGs
 ==============  ==================================================================================
 """
 from sap_mx.errors import UserError
 
+from . import manifest
 from .cli import UsageError, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
 from .paths import ROOT, rel, results_dir
 from .profiles import Profiles
@@ -23,4 +25,5 @@ from .rows import KeyedRows
 from .runs import RunFolder
 
 __all__ = ["UserError", "UsageError", "arg", "cli_main", "parse_dataclass_args", "progress_bar",
-           "seed_all", "ROOT", "rel", "results_dir", "Profiles", "KeyedRows", "RunFolder"]
+           "seed_all", "ROOT", "rel", "results_dir", "Profiles", "KeyedRows", "RunFolder",
+           "manifest"]

@@ -4,11 +4,25 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from sap_mx.io import write_csv
 
 from .cli import UsageError
 
-__all__ = ["KeyedRows"]
+__all__ = ["KeyedRows", "mask_hex", "hex_mask"]
+
+
+def mask_hex(ok) -> str:
+    """Per-example correctness as hex (bits packed, first example in the high bit): the
+    ``correct`` column of result rows, from which paired comparisons and worst cases are
+    computed on the same images."""
+    return np.packbits(np.asarray(ok, bool)).tobytes().hex()
+
+
+def hex_mask(text: str, n: int) -> np.ndarray:
+    """The ``n`` booleans of a ``correct`` column (``mask_hex``'s inverse)."""
+    return np.unpackbits(np.frombuffer(bytes.fromhex(text), np.uint8))[:n].astype(bool)
 
 
 class KeyedRows:

@@ -12,7 +12,9 @@
   ``CheckpointError`` naming ``--fresh``. An interrupted checkpoint swap is finished first
   (``sap_mx.checkpoint``).
 * ``save(writers, meta)``: an atomic checkpoint carrying the configuration;
-* ``finish(record, write_params)``: ``final.params`` and ``final.json``, each atomic.
+* ``finish(record, write_params)``: ``final.params`` and ``final.json``, each atomic; with
+  ``manifest=True`` the weights' SHA-256 goes into the models folder's ``SHA256SUMS``
+  (``runkit.manifest``), which loaders check.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from sap_mx import checkpoint
 from sap_mx.checkpoint import CheckpointError
 from sap_mx.io import atomic_write
 
+from . import manifest
 from .cli import UsageError
 
 __all__ = ["RunFolder", "CheckpointError"]
@@ -51,10 +54,15 @@ class RunFolder:
         ``final.params`` / ``final.json``, and per-rank ``final.rank*.params``).
     compare : callable, optional
         Maps a configuration to the part that must match (default: all of it).
+    manifest : bool
+        Record ``final.params``'s SHA-256 in ``<parent folder>/SHA256SUMS`` when the run
+        finishes (weights meant to be committed and checked on load).
     """
 
-    def __init__(self, path, *, config: dict, outputs=(), compare: Callable | None = None):
+    def __init__(self, path, *, config: dict, outputs=(), compare: Callable | None = None,
+                 manifest: bool = False):
         self.path, self.config = Path(path), _jsonable(config)
+        self.manifest = manifest
         self.outputs = tuple(outputs) + (FINAL_PARAMS, FINAL_JSON)
         self.compare = compare or (lambda c: c)
         self._lock = None
@@ -137,5 +145,7 @@ class RunFolder:
         """``final.params`` (when ``write_params``) and ``final.json`` (when ``record``)."""
         if write_params is not None:
             atomic_write(self.path / params_name, write_params)
+            if self.manifest and params_name == FINAL_PARAMS:
+                manifest.record(self.path / FINAL_PARAMS)
         if record is not None:
             atomic_write(self.path / FINAL_JSON, json.dumps(record, indent=1))

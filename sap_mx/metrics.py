@@ -5,12 +5,21 @@ prediction is its top probability; predictions are grouped into ``n_bins`` equal
 B_m = ((m-1)/M, m/M] (the first bin also takes confidence 0); a bin's accuracy is the share of
 correct predictions in it and its confidence the mean confidence. The expected calibration error
 is ECE = sum_m |B_m| / n * |acc(B_m) - conf(B_m)|.
+
+Comparisons on the same test images (``paired_difference``): the difference of two accuracies,
+its standard error from the per-image differences (smaller than two independent binomial errors
+when the models are right on mostly the same images), a normal 95% interval, and the exact
+McNemar test (a two-sided binomial test on the images where exactly one model is right).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["accuracy", "calibration_bins", "expected_calibration_error"]
+__all__ = ["accuracy", "calibration_bins", "expected_calibration_error", "ece_standard_error",
+           "Paired", "paired_difference", "mcnemar_p"]
 
 
 def _as_numpy(a) -> np.ndarray:
@@ -58,3 +67,64 @@ def expected_calibration_error(probs, labels, n_bins: int = 10) -> float:
     n = sum(b["count"] for b in bins)
     return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"])
                      for b in bins if b["count"]))
+
+
+def ece_standard_error(bins) -> float:
+    """An approximate standard error of the ECE of ``calibration_bins`` rows: each bin's
+    accuracy as a binomial proportion with its confidence held fixed,
+    sqrt(sum_m (|B_m| / n)^2 acc_m (1 - acc_m) / |B_m|). It ignores the randomness of the bin
+    counts and of the absolute value near zero, so read it as a scale, not an exact interval."""
+    n = sum(int(b["count"]) for b in bins)
+    if n == 0:
+        raise ValueError("no examples in the bins")
+    var = sum((int(b["count"]) / n) ** 2 * float(b["accuracy"]) * (1 - float(b["accuracy"]))
+              / int(b["count"]) for b in bins if int(b["count"]))
+    return math.sqrt(var)
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value: under 'equally accurate', each of the ``only_a + only_b``
+    images where exactly one model is right is a fair coin."""
+    m = only_a + only_b
+    if m == 0:
+        return 1.0
+    k = min(only_a, only_b)
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m
+    return min(1.0, 2 * tail)
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The difference of two accuracies on the same images (fractions; see the module
+    docstring)."""
+
+    diff: float        # mean(a) - mean(b)
+    se: float          # standard error of diff, from the per-image differences
+    lo: float          # 95% interval: diff -/+ 1.96 se
+    hi: float
+    p: float           # exact McNemar (two-sided); 1.0 for scores that are not 0/1
+    n: int
+    only_a: int        # images only a gets right
+    only_b: int
+
+
+def paired_difference(a, b) -> Paired:
+    """``a`` minus ``b`` where both are per-image scores on the same images: booleans
+    (correct or not) or means of booleans (e.g. over several lambdas). The p-value is McNemar's
+    for booleans; for other scores it is the normal approximation of the paired difference."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"paired_difference needs two 1-d score arrays of one length >= 2, "
+                         f"got {a.shape} and {b.shape}")
+    d = a - b
+    n = len(d)
+    diff, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
+    binary = np.isin(a, (0.0, 1.0)).all() and np.isin(b, (0.0, 1.0)).all()
+    only_a, only_b = int(((a == 1) & (b == 0)).sum()), int(((a == 0) & (b == 1)).sum())
+    if binary:
+        p = mcnemar_p(only_a, only_b)
+    elif se == 0:
+        p = 1.0 if diff == 0 else 0.0
+    else:
+        p = math.erfc(abs(diff) / se / math.sqrt(2))
+    return Paired(diff, se, diff - 1.96 * se, diff + 1.96 * se, p, n, only_a, only_b)

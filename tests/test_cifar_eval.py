@@ -147,6 +147,11 @@ def test_run_writes_keyed_rows_and_figure_and_resumes_only_what_is_missing(model
         assert column in rows[0], column
     assert {r["profile"] for r in rows} == {"smoke"} and rows[0]["data"].startswith("generated")
     assert re.fullmatch(r".+/dense-smoke-seed0/final\.params@[0-9a-f]{12}", rows[0]["checkpoint"])
+    # per-example correctness (for paired comparisons): 32 bits whose mean is the accuracy
+    from runkit.rows import hex_mask
+    for r in rows:
+        assert len(r["correct"]) == 8
+        assert hex_mask(r["correct"], 32).mean() == float(r["accuracy"])
 
     # nothing missing: a rerun evaluates nothing
     calls = []
@@ -249,7 +254,8 @@ def test_ece_from_the_driver_matches_metrics_on_the_same_predictions(models_dir,
                                   calibrate=True, progress=False)
     direct = sap_mx.predict_proba(models.base("dense"), x.astype(np.float32)).asnumpy()
     np.testing.assert_allclose(probs[0], direct, rtol=1e-5, atol=1e-6)
-    assert acc[0] == metrics.accuracy(direct, y)
+    np.testing.assert_array_equal(acc[0], direct.argmax(1) == y)  # per example
+    assert acc[0].mean() == metrics.accuracy(direct, y)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,3 +340,27 @@ def test_kill_minus_nine_inside_a_task_resumes_to_the_same_rows(models_dir, tmp_
                       for r in read(folder / "calibration.csv"))
 
     assert bins(out) == bins(tmp_path / "straight")
+
+
+def test_weights_that_do_not_match_the_manifest_are_a_one_line_error(models_dir, tmp_path,
+                                                                      capsys):
+    import shutil
+
+    from runkit import manifest
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    manifest.write_folder(copy)
+    dense = copy / ct.run_name(ct.Args(recipe="dense", profile="smoke")) / "final.params"
+    # matching weights load, and rows record the digest the manifest holds
+    models = ce.models_for(eval_args(copy, tmp_path / "out"))
+    models.base("dense")
+    assert models.ids["dense"].endswith("@" + manifest.read(copy / "SHA256SUMS")[
+        f"{dense.parent.name}/final.params"][:12])
+    data = bytearray(dense.read_bytes())
+    data[-1] ^= 1
+    dense.write_bytes(bytes(data))
+    assert ce.main(["--profile", "smoke", "--models", str(copy), "--out", str(tmp_path / "o"),
+                    "--n-test", "4", "--experiment", "adv", "--no-progress"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "SHA-256" in errors[0]
+    assert "git checkout" in errors[0]

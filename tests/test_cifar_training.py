@@ -158,6 +158,29 @@ def test_run_writes_checkpoint_log_curve_and_final(tmp_path):
     assert record["epochs_done"] == 2
 
 
+def test_finished_weights_are_listed_found_without_checkpoint_and_checked(tmp_path, capsys):
+    """Committed weights: the manifest lists final.params when the run finishes; a finished run
+    whose checkpoint is gone (only final.params/final.json committed) is found, not retrained;
+    weights that no longer match their line are a one-line error."""
+    ct.train(args(tmp_path, epochs=2))
+    run = tmp_path / "run"
+    params = run / "final.params"
+    digest = hashlib.sha256(params.read_bytes()).hexdigest()
+    assert (tmp_path / "SHA256SUMS").read_text() == f"{digest}  run/final.params\n"
+    shutil.rmtree(run / "checkpoint")
+    before = params.stat().st_mtime_ns
+    capsys.readouterr()
+    record = ct.train(args(tmp_path, epochs=2))
+    assert record["finished"] and "already trained" in capsys.readouterr().err
+    assert params.stat().st_mtime_ns == before and not (run / "checkpoint").exists()
+    params.write_bytes(params.read_bytes()[:-4] + b"\0\0\0\0")
+    assert ct.main(["--profile", "smoke", "--epochs", "2", "--out", str(run),
+                    "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "SHA-256" in err
+    assert "--fresh" in err
+
+
 def final_params(run_dir):
     return mx.nd.load(os.path.join(run_dir, "final.params"))
 

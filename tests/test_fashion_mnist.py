@@ -126,3 +126,69 @@ def test_khans_table_on_fashion_mnist_keeps_the_papers_numbers_marked_mnist(tmp_
     rows = (tmp_path / "table1.csv").read_text()
     assert "generated-fashion-mnist-format(seed=0)" in rows and ",mnist," not in rows
     assert datasets.mlp_results_dir("fashion-mnist", "cpu").parts[-2:] == ("fashion-mnist", "sdr")
+
+
+# ---------------------------------------------------------------------------------------------
+# the cpu profile: what it runs and what it costs
+# ---------------------------------------------------------------------------------------------
+def test_cpu_profile_holds_what_the_real_data_track_needs():
+    from experiments import adaptive, image_eval
+    from experiments.profiles import ADAPTIVE, EVAL
+    s = EVAL.get("cpu")
+    assert s.n_test >= 1000 and max(s.mc_grid) >= 100
+    by_figure = {}
+    for name, make in image_eval.EXPERIMENTS.items():
+        for t in make(s, (0.1, 0.3, 0.5)):
+            by_figure.setdefault(t.figure, []).append(t)
+    # the paper's 100 MC samples for SAP-100's FGSM in Figs. 1b and 3, on every SAP-100 curve
+    for figure in ("1b", "3"):
+        sap100 = [t for t in by_figure[figure] if t.defense == "sap" and t.param == 100]
+        assert sap100 and all(t.mc_samples == 100 for t in sap100), figure
+    b = ADAPTIVE.get("cpu")
+    assert b.n_test >= 1000
+    keys = {adaptive.model_key(*m): m for m in adaptive.IMAGE_MODELS}
+    for main in ("dense", "dense+sap-100", "adv", "adv+sap-100"):
+        assert set((1, 2, 4, 8, 16)) <= set(adaptive.model_eps(b, keys[main], adaptive.IMAGE_FAMILY.eps))
+    for key, m in keys.items():  # every other stochastic defense at (at least) one lambda > 0
+        assert any(e > 0 for e in adaptive.model_eps(b, m, adaptive.IMAGE_FAMILY.eps)), key
+
+
+def test_model_eps_gives_the_family_grid_without_a_per_model_grid():
+    from dataclasses import replace
+
+    from experiments import adaptive
+    from experiments.profiles import ADAPTIVE
+    smoke = ADAPTIVE.get("smoke")
+    grid = (0.0, 1.0, 2.0)
+    assert adaptive.model_eps(smoke, ("dense", "rna", 0.5), grid) == grid
+    picky = replace(smoke, eps_grid=(0, 1), main_models=("dense",), other_eps=(2,))
+    assert adaptive.model_eps(picky, ("dense", "none", None), grid) == (0, 1)
+    assert adaptive.model_eps(picky, ("dense", "rna", 0.5), grid) == (2,)
+    assert adaptive.model_eps(replace(picky, main_models=()), ("dense", "rna", 0.5), grid) == (0, 1)
+
+
+def test_cost_counts_the_passes_the_drivers_make():
+    from experiments import cost, image_eval
+    from experiments.profiles import EVAL
+    s = EVAL.get("cpu")
+    grid = image_eval.EPS
+    # SAP-100 under FGSM with 100 MC samples: one 100-sample gradient, then 20 passes per lambda
+    t = image_eval.Task("1b", "dense", "sap", 100, "fgsm", "self", 100)
+    k = s.predict_mc
+    assert cost.task_passes(t, s, grid).astuple() == (0, 100, 0, k * len(grid))
+    # dense: one exact gradient, one pass per lambda
+    t = image_eval.Task("1b", "dense")
+    assert cost.task_passes(t, s, grid).astuple() == (1, 0, len(grid), 0)
+    # SAP-100 attacked with the dense model's gradient: a deterministic gradient
+    t = image_eval.Task("6", "dense", "sap", 100, "fgsm", "dense", 1)
+    assert cost.task_passes(t, s, grid).astuple() == (1, 0, 0, k * len(grid))
+    # random noise: no gradient
+    t = image_eval.Task("1a", "dense", "sap", 100, "random", "self", 0)
+    assert cost.task_passes(t, s, grid).astuple() == (0, 0, 0, k * len(grid))
+    # the iterative attack: ceil(lambda) steps of 5 samples each (0+1+2+4+8+16+32+64 = 127)
+    t = image_eval.Task("1c", "dense", "sap", 100, "iterative", "self", 5)
+    assert cost.task_passes(t, s, grid).astuple() == (0, 5 * 127, 0, k * len(grid))
+    # APGD: n_iter + 1 gradients per restart, each with its EOT samples
+    spec = {"attack": "apgd-ce", "steps": 20, "eot_samples": 4, "restarts": 2}
+    assert cost.attack_passes(spec, True, 20, 4.0).astuple() == (0, 2 * 21 * 4, 0, 20)
+    assert cost.attack_passes(spec, True, 20, 0.0).astuple() == (0, 0, 0, 20)

@@ -5,6 +5,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from sap_mx import metrics
 from sap_mx.metrics import accuracy, calibration_bins, expected_calibration_error
 
 # five predictions, three classes; worked by hand with two bins (0, .5] and (.5, 1]:
@@ -61,3 +62,57 @@ def test_bad_shapes(probs, labels, match):
 def test_bad_bins():
     with pytest.raises(ValueError, match="n_bins must be a positive integer"):
         calibration_bins(PROBS, LABELS, n_bins=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# paired comparisons on the same images
+# ---------------------------------------------------------------------------------------------
+def test_mcnemar_matches_scipys_exact_binomial_test():
+    from scipy.stats import binomtest
+    for only_a, only_b in ((0, 0), (3, 0), (10, 4), (25, 40), (7, 7), (120, 95)):
+        expected = 1.0 if only_a + only_b == 0 else binomtest(
+            only_a, only_a + only_b, 0.5).pvalue
+        assert abs(metrics.mcnemar_p(only_a, only_b) - expected) < 1e-12, (only_a, only_b)
+
+
+def test_paired_difference_of_correctness_masks():
+    rng = np.random.default_rng(0)
+    a = rng.random(1000) < 0.8
+    b = a.copy()
+    flip = rng.choice(1000, 60, replace=False)
+    b[flip[:45]] = False     # b loses 45 images a gets ...
+    b[flip[45:]] = True      # ... and may gain up to 15
+    r = metrics.paired_difference(a, b)
+    assert r.diff == pytest.approx(a.mean() - b.mean())
+    assert (r.only_a, r.only_b) == (int((a & ~b).sum()), int((~a & b).sum()))
+    d = a.astype(float) - b.astype(float)
+    assert r.se == pytest.approx(d.std(ddof=1) / np.sqrt(1000))
+    assert r.lo == pytest.approx(r.diff - 1.96 * r.se) and r.hi == pytest.approx(r.diff + 1.96 * r.se)
+    # pairing: far smaller than the error of two independent accuracies
+    independent = np.sqrt(a.mean() * (1 - a.mean()) / 1000 + b.mean() * (1 - b.mean()) / 1000)
+    assert r.se < independent / 2
+    assert r.p < 0.01 and metrics.paired_difference(a, a).p == 1.0
+
+
+def test_paired_difference_coverage_under_the_null():
+    """Two models equally good, errors independent: the 95% interval covers 0 about 95% of
+    the time, and McNemar rejects at 5% about 5% of the time (at most)."""
+    rng = np.random.default_rng(1)
+    cover = reject = 0
+    for _ in range(400):
+        a, b = rng.random(500) < 0.7, rng.random(500) < 0.7
+        r = metrics.paired_difference(a, b)
+        cover += r.lo <= 0 <= r.hi
+        reject += r.p < 0.05
+    assert 0.92 <= cover / 400 <= 0.98
+    assert reject / 400 <= 0.075
+
+
+def test_ece_standard_error_is_the_binomial_error_of_the_bins():
+    rng = np.random.default_rng(2)
+    p = rng.dirichlet(np.ones(10) * 0.3, 4000)
+    y = np.array([rng.choice(10, p=row) for row in p])  # calibrated by construction
+    bins = metrics.calibration_bins(p, y, 10)
+    se = metrics.ece_standard_error(bins)
+    # the ECE of calibrated predictions is of the order of its standard error
+    assert 0 < se < 0.02 and metrics.expected_calibration_error(p, y) < 4 * se

@@ -253,3 +253,29 @@ def test_atari_table_layout_matches_the_poster():
         assert all(cells[:len([c for c in cells if c])]), line   # no gap before the last cell
         poster[int(eps)] = [c for c in cells if c]
     assert poster == {eps: [c.removesuffix("%") for c in cells] for eps, cells in table.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# claims.csv: the sentences the claims table tests
+# ---------------------------------------------------------------------------------------------
+def test_every_claim_sentence_is_in_the_paper_and_in_its_section():
+    from experiments.claims import CLAIMS
+    rows = _rows(CLAIMS, ["id", "section", "figure", "sentence"])
+    assert len({r["id"] for r in rows}) == len(rows)
+    text = " ".join(_paper(SAP_PAPER).replace("6=", "≠").split())
+    starts = {}
+    for section in ("3", "3.2", "4.1", "4.1.1", "4.1.2", "4.1.3", "4.2", "4.3", "4.4", "4.5",
+                    "5"):
+        heading = {"3": "3 STOCHASTIC ACTIVATION PRUNING", "3.2": "3.2 ADVERSARIAL ATTACK ON",
+                   "4.1": "4.1 ADVERSARIAL ATTACKS", "4.1.1": "4.1.1 STOCHASTIC",
+                   "4.1.2": "4.1.2 DROPOUT", "4.1.3": "4.1.3 ADVERSARIAL TRAINING",
+                   "4.2": "4.2 ADVERSARIAL ATTACKS IN DEEP", "4.3": "4.3 ADDITIONAL",
+                   "4.4": "4.4 SAP ATTACKS", "4.5": "4.5 ITERATIVE", "5": "5 RELATED WORK"}
+        starts[section] = text.index(heading[section])
+    order = list(starts)
+    for r in rows:
+        at = text.find(" ".join(r["sentence"].split()))
+        assert at >= 0, f"{r['id']}: sentence not in {SAP_PAPER.name}"
+        begin = starts[r["section"]]
+        end = starts[order[order.index(r["section"]) + 1]]
+        assert begin <= at < end, f"{r['id']}: not in section {r['section']}"

@@ -1,0 +1,108 @@
+"""The whole real-data track of a dataset, one step after another, with the time of each step.
+
+Runs the Make targets of the image experiments, the adaptive evaluation and Khan et al.'s table
+for ``--dataset`` (Fashion-MNIST by default) and ``--profile`` (``cpu``: sized for a 2-core
+machine), one MXNet job at a time, and appends one row per step to
+``results/<dataset>/track.csv``: the step, its target, its exit status, its wall-clock seconds,
+the commit and the UTC start and end. Every target resumes what an earlier, interrupted run
+left (checkpoints per epoch, rows and per-batch side files per task), so rerunning the track
+after an interruption continues it; a step that finds its work done takes seconds, and its row
+says so (``resumed``: how many earlier rows the step has).
+
+Usage: ``python -m experiments.track [--dataset fashion-mnist] [--profile cpu] [--from STEP]
+[--only STEP]``; ``make fashion-track``. Steps: see ``STEPS``.
+"""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from runkit import UsageError, arg, cli_main, parse_dataclass_args, rel
+from sap_mx.io import write_csv
+from sap_mx.results import git_sha
+
+from . import datasets
+
+# (step, Make target): the order keeps one model's evaluations next to its training
+STEPS = (
+    ("train-dense", "cifar-dense"),
+    ("fig1-sap", "cifar-sap"),
+    ("fig6-mc", "cifar-mc"),
+    ("fig1c-iterative", "cifar-iterative"),
+    ("fig5-baselines", "cifar-baselines"),
+    ("train-adv", "cifar-adv-train"),
+    ("fig3-4-adv", "cifar-adv"),
+    ("adaptive", "cifar-adaptive"),
+    ("train-dropout", "cifar-dropout-train"),
+    ("fig2-dropout", "cifar-dropout"),
+    ("sdr-table1", "mnist-sdr"),
+    ("weights", "weights"),
+    ("report", "report"),
+)
+COLUMNS = ("step", "target", "exit", "seconds", "resumed", "dataset", "profile", "seed",
+           "git_sha", "utc_start", "utc_end")
+
+
+@dataclass
+class Args:
+    """Command-line arguments; every field is a ``--flag``."""
+
+    dataset: str = arg("fashion-mnist", "image dataset (experiments/datasets.py)")
+    profile: str = arg("cpu", "profile of every step (cpu: real data sized for 2 cores)")
+    seed: int = arg(0, "seed of every step")
+    start: str = arg("", "first step to run (default: the first)")
+    only: str = arg("", "run this one step")
+    dry_run: bool = arg(False, "print the commands, run nothing")
+
+
+def parse_args(argv=None) -> Args:
+    return parse_dataclass_args(Args, argv, "python -m experiments.track",
+                                __doc__.split("\n\n")[0])
+
+
+def _utc() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def run(args: Args) -> list:
+    dataset = datasets.get_dataset(args.dataset)
+    names = [s for s, _ in STEPS]
+    for flag in (args.start, args.only):
+        if flag and flag not in names:
+            raise UsageError(f"unknown step {flag!r}; valid: {', '.join(names)}")
+    steps = [s for s in STEPS if not args.only or s[0] == args.only]
+    if args.start:
+        steps = steps[names.index(args.start):]
+    path = dataset.results_dir(args.profile) / "track.csv"
+    rows = list(csv.DictReader(open(path, newline=""))) if path.is_file() else []
+    for step, target in steps:
+        cmd = ["make", target, f"DATASET={args.dataset}", f"PROFILE={args.profile}",
+               f"SEED={args.seed}"]
+        print(f"== {step}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        if args.dry_run:
+            continue
+        start, t0 = _utc(), time.time()
+        code = subprocess.run(cmd).returncode
+        rows.append({"step": step, "target": target, "exit": code,
+                     "seconds": round(time.time() - t0, 1),
+                     "resumed": sum(1 for r in rows if r["step"] == step),
+                     "dataset": args.dataset, "profile": args.profile, "seed": args.seed,
+                     "git_sha": git_sha(), "utc_start": start, "utc_end": _utc()})
+        write_csv(path, [{k: r.get(k, "") for k in COLUMNS} for r in rows])
+        print(f"== {step}: exit {code} after {rows[-1]['seconds']:.0f} s (logged in "
+              f"{rel(path)})", file=sys.stderr, flush=True)
+        if code != 0:
+            raise UsageError(f"step {step} ({' '.join(cmd)}) failed with exit status {code}; "
+                             f"fix it and rerun with --start {step}")
+    return [] if args.dry_run else [path]
+
+
+def main(argv=None) -> int:
+    return cli_main(run, parse_args, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The claims table: verdicts that follow from the numbers, on rows built to known answers."""
+import csv
+
+import numpy as np
+import pytest
+
+from experiments import claims, report
+from runkit.rows import mask_hex
+
+COLUMNS = ["experiment", "figure", "model", "defense", "param", "attack", "attack_model",
+           "mc_samples", "eps", "accuracy", "n", "predict_mc", "seed", "profile", "data",
+           "checkpoint", "git_sha", "utc", "correct"]
+
+
+def _row(model, defense, param, eps, mask, *, experiment="sap", attack="fgsm",
+         attack_model="self", mc=1, profile="cpu"):
+    return {"experiment": experiment, "figure": "1b", "model": model, "defense": defense,
+            "param": "" if param is None else f"{param:g}", "attack": attack,
+            "attack_model": attack_model, "mc_samples": mc, "eps": eps,
+            "accuracy": round(float(mask.mean()), 6), "n": len(mask),
+            "predict_mc": 1 if defense == "none" else 20, "seed": 0, "profile": profile,
+            "data": "fashion-mnist", "checkpoint": f"{model}@0", "git_sha": "x",
+            "utc": "2026-12-01T00:00:00Z", "correct": mask_hex(mask)}
+
+
+def _write(path, rows):
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _mask(rng, n, p):
+    return rng.random(n) < p
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """sap.csv: dense at 0.9 / 0.4 / 0.3 / 0.2 (lambda 0, 1, 2, 4, 16); SAP-100 far better at
+    lambda 1, the same images at lambda 2, slightly (not significantly) better at lambda 4 on
+    the same images, worse at 0."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    dense = {0: _mask(rng, n, 0.9), 1: _mask(rng, n, 0.4), 2: _mask(rng, n, 0.3),
+             4: _mask(rng, n, 0.2), 16: _mask(rng, n, 0.1)}
+    sap = {0: dense[0] & (rng.random(n) < 0.9), 1: dense[1] | (rng.random(n) < 0.5),
+           2: dense[2].copy(), 16: dense[16].copy()}
+    flip = np.flatnonzero(~dense[4])[:15]    # +1.5 points: inside the margin, not significant
+    sap[4] = dense[4].copy()
+    sap[4][flip] = True
+    sap[4][np.flatnonzero(dense[4])[:5]] = False
+    rows = [_row("dense", "none", None, e, m) for e, m in dense.items()]
+    rows += [_row("dense", "sap", 100, e, m, mc=100) for e, m in sap.items()]
+    _write(tmp_path / "sap.csv", rows)
+    return tmp_path
+
+
+def _by_id(items):
+    return {c["id"]: v for c, v in items}
+
+
+def test_verdicts_follow_from_the_numbers(folder):
+    figure, adaptive = claims.evaluate_claims(folder, profile="cpu")
+    v = _by_id(figure)
+    assert v["sap100_gain_eps1"].verdict == claims.HOLDS          # CI far above 0
+    assert v["sap100_gain_eps2"].verdict == claims.FAILS          # identical: CI = [0, 0] < 2
+    assert v["sap100_cost_eps0"].verdict == claims.HOLDS          # SAP-100 loses images
+    assert v["sap100_cost_eps16"].verdict == claims.FAILS         # no loss at all
+    assert v["sap100_gain_eps1"].n == 1000
+    assert "SAP-100 − dense at λ = 1" in v["sap100_gain_eps1"].measurement
+    # not measurable from these rows: None, never a made-up verdict
+    assert v["adv_sap_gain_eps16"] is None and v["mc_more_samples_stronger"] is None
+    assert all(a is None for _, a in adaptive)
+
+
+def test_a_small_gain_at_small_n_is_inconclusive_and_a_large_n_settles_it():
+    rng = np.random.default_rng(1)
+    for n, expected in ((60, claims.OPEN), (20_000, claims.HOLDS)):
+        dense = _mask(rng, n, 0.5)
+        better = dense.copy()
+        better[np.flatnonzero(~dense)[: n // 20]] = True      # +5 points on the same images
+        v = claims.compare(lambda e, m=better: m, lambda e, m=dense: m, (1,), "higher",
+                           ("a", "b"))
+        assert v.verdict == expected, (n, v.measurement)
+
+
+def test_similar_and_combined_verdicts():
+    rng = np.random.default_rng(2)
+    a = _mask(rng, 2000, 0.6)
+    same = claims.compare(lambda e: a, lambda e: a, (1,), "similar", ("a", "a"))
+    assert same.verdict == claims.HOLDS
+    b = a.copy()
+    b[np.flatnonzero(a)[:400]] = False                          # 20 points apart
+    apart = claims.compare(lambda e: a, lambda e: b, (1,), "similar", ("a", "b"))
+    assert apart.verdict == claims.FAILS
+    assert claims.all_of([same, apart]).verdict == claims.FAILS
+    assert claims.all_of([same, same]).verdict == claims.HOLDS
+
+
+def test_adaptive_part_reads_the_worst_case_rows(folder):
+    rng = np.random.default_rng(3)
+    n = 1000
+    dense = {e: _mask(rng, n, p) for e, p in ((0, 0.9), (1, 0.3), (2, 0.2), (4, 0.1))}
+    rows = []
+    for e, m in dense.items():
+        for model, defense, param, mask in (("dense", "none", "", m),
+                                            ("dense", "sap", "100", m.copy())):
+            rows.append({"family": "fashion-mnist", "model": model, "defense": defense,
+                         "param": param, "attack": "worst-case", "eps": e, "n": n,
+                         "accuracy": mask.mean(), "predict_mc": 20, "seed": 0,
+                         "profile": "cpu", "checkpoint": "c", "correct": mask_hex(mask),
+                         "utc": "2026-12-01T00:00:00Z"})
+    with open(folder / "adaptive.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    _, adaptive = claims.evaluate_claims(folder, profile="cpu")
+    v = _by_id(adaptive)
+    # under the worst case SAP-100 is no better than dense: the gain claim does not hold
+    assert v["sap100_gain_eps1"].verdict == claims.FAILS
+    assert v["iterative_sap_beats_dense"].verdict == claims.FAILS
+
+
+def test_the_fashion_report_tests_claims_and_never_says_cifar_result(folder):
+    out = folder / "REPORT.md"
+    report.build_report(folder, report.PAPER_NUMBERS, out, dataset="fashion-mnist",
+                        profile="cpu")
+    text = out.read_text()
+    assert text.startswith("# Fashion-MNIST: the paper's claims tested on our results")
+    assert "## The paper's claims on Fashion-MNIST" in text
+    assert "none of our numbers is a CIFAR-10 result" in text
+    assert "# CIFAR-10:" not in text
+    line = next(l for l in text.splitlines() if "we observe a 12.2%" in l and "λ = 1:" in l)
+    assert line.endswith("| **holds** |")
+    assert "not measured yet" in text
+
+
+def test_every_claim_has_a_check():
+    assert set(claims.load_claims()) == set(claims.CHECKS)
