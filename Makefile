@@ -73,8 +73,9 @@ cifar-train: cifar-dense cifar-dropout-train cifar-adv-train ## all three recipe
 .PHONY: weights weights-check
 weights: ## (re)write the SHA256SUMS of the trained models of DATASET/PROFILE
 	$(PY) -m experiments.weights --dataset $(DATASET) --profile $(PROFILE)
-weights-check: ## check every committed weights file against SHA256SUMS
-	$(PY) -m experiments.weights --dataset $(DATASET) --profile $(PROFILE) --check
+weights-check: ## check the weights against SHA256SUMS, then their test accuracy against final.json
+	$(PY) -m experiments.weights --dataset $(DATASET) --profile $(PROFILE) --check --evaluate \
+		$(DATA_FLAG)
 
 ## Image experiments, Figs. 1-6 (docs/image-experiments.md): each first trains what it reads; DENSE=gluoncv
 DENSE ?=

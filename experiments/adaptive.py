@@ -74,8 +74,8 @@ class Family:
 IMAGE_FAMILY = Family(datasets.EPS, (0.0, 255.0), 8.0)
 MNIST_FAMILY = Family((0.0, 0.05, 0.1, 0.2, 0.3), (0.0, 1.0), 0.1)
 IMAGE_MODELS = [  # (base weights, defense, param): every stochastic defense, dense and ADV
-    ("dense", "none", None), ("dense", "sap", 20), ("dense", "sap", 100), ("dense", "sap", 500),
-    ("adv", "none", None), ("adv", "sap", 100), ("dense", "dropout", 0.3), ("dense", "rnw", 0.02),
+    ("dense", "none", None), ("dense", "sap", 100), ("adv", "none", None), ("adv", "sap", 100),
+    ("dense", "sap", 20), ("dense", "sap", 500), ("dense", "dropout", 0.3), ("dense", "rnw", 0.02),
     ("dense", "rsw", 0.2), ("dense", "swp", 100), ("dense", "rna", 0.5), ("dense", "rsa", 0.5),
 ]
 FAMILIES = ("image", "cifar", "mnist")  # cifar: the image family on CIFAR-10

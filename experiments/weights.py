@@ -7,7 +7,8 @@ finished before the manifest existed, or after adding weights by hand) or, with 
 checks every line (the same as ``cd <folder> && sha256sum -c SHA256SUMS``).
 
 Usage: ``python -m experiments.weights --dataset fashion-mnist --profile cpu [--check]``;
-``make weights DATASET=fashion-mnist PROFILE=cpu`` (``make weights-check``).
+``make weights DATASET=fashion-mnist PROFILE=cpu`` (``make weights-check``, which also loads
+every run and compares its clean test accuracy with its ``final.json``: ``--evaluate``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ class Args:
     profile: str = arg("paper", "profile whose models folder to use (smoke: results/smoke/...)")
     folder: str = arg("", "a models folder instead of the dataset's")
     check: bool = arg(False, "check every line instead of writing the manifest")
+    evaluate: bool = arg(False, "with --check: load every finished run through sap_mx and "
+                                "compare its clean test accuracy with its final.json")
+    model: str = arg("resnet20", "architecture of the runs (for --evaluate)")
+    data_dir: str = arg("", "folder holding the dataset (for --evaluate)")
 
 
 def parse_args(argv=None) -> Args:
@@ -50,10 +55,42 @@ def run(args: Args) -> list[Path]:
         if bad:
             raise UsageError(f"{len(bad)} weights do not match {rel(folder / manifest.MANIFEST)}; "
                              "restore them (git checkout) or retrain them with --fresh")
+        if args.evaluate:
+            evaluate(args, folder)
         return []
     entries = manifest.write_folder(folder)
     print(f"{len(entries)} weights listed")
     return [folder / manifest.MANIFEST]
+
+
+def evaluate(args: Args, folder: Path) -> None:
+    """Each listed run's clean test accuracy, loaded as the drivers load it, next to the
+    ``test_acc`` its ``final.json`` records (the same on the same machine; a differing BLAS may
+    move an image or two)."""
+    import json
+
+    from sap_mx.evaluate import accuracy
+
+    from .profiles import TRAIN
+    from .zoo import build_image_model
+    dataset = datasets.get_dataset(args.dataset)
+    (_, (x_test, y_test)), label = datasets.load(dataset, args.profile, TRAIN.get(args.profile),
+                                                 0, args.data_dir)
+    for name in sorted(manifest.read(folder / manifest.MANIFEST)):
+        params = folder / name
+        record = json.loads((params.parent / "final.json").read_text())
+        crop = int(params.parent.name.split("-crop")[1].split("-")[0]) \
+            if "-crop" in params.parent.name else dataset.size
+        net = build_image_model(args.model, dataset)
+        net.load_parameters(str(params))
+        net.hybridize(static_alloc=True)
+        acc = accuracy(net, x_test, y_test, batch=500,
+                       transform=None if crop == dataset.size else
+                       (lambda b, c=crop: dataset.crop(b, c)))
+        print(f"{params.parent.name}: test accuracy {100 * acc:.2f}% on {len(x_test)} {label} "
+              f"test images; final.json says {100 * record['test_acc']:.2f}%"
+              + ("" if abs(acc - record["test_acc"]) < 1e-9 else
+                 f" (differs by {100 * (acc - record['test_acc']):+.2f} points)"))
 
 
 def main(argv=None) -> int:

@@ -167,6 +167,14 @@ def test_finished_weights_are_listed_found_without_checkpoint_and_checked(tmp_pa
     params = run / "final.params"
     digest = hashlib.sha256(params.read_bytes()).hexdigest()
     assert (tmp_path / "SHA256SUMS").read_text() == f"{digest}  run/final.params\n"
+    # loaded as the drivers load it, the weights give the accuracy final.json records
+    from experiments import weights
+    capsys.readouterr()
+    assert weights.main(["--folder", str(tmp_path), "--profile", "smoke", "--check",
+                         "--evaluate"]) == 0
+    said = capsys.readouterr().out
+    recorded = json.loads((run / "final.json").read_text())["test_acc"]
+    assert f"final.json says {100 * recorded:.2f}%" in said and "differs" not in said
     shutil.rmtree(run / "checkpoint")
     before = params.stat().st_mtime_ns
     capsys.readouterr()
