@@ -117,8 +117,9 @@ mnist-sdr: ## Table 1 on MNIST (results[/smoke]/mnist/); DATASET=fashion-mnist: 
 cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train ## the image models of DATASET
 	$(PY) -m experiments.adaptive --family image --dataset $(DATASET) --profile $(PROFILE) \
 		--seed $(SEED) $(DATA_FLAG) $(CROP_FLAG)
-mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs
-	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG)
+mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs (DATASET=fashion-mnist: theirs on Fashion-MNIST)
+	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG) \
+		$(if $(filter fashion-mnist,$(DATASET)),--dataset fashion-mnist)
 
 ## Atari (docs/atari.md): DDQN agent, then Table 1; GAME=<ALE name>; outputs in results[/smoke]/atari/
 GAME ?=

@@ -87,7 +87,8 @@ class Args:
 
     family: str = arg("image", "image (the ResNet-20s of --dataset) | cifar (image, CIFAR-10) | "
                                "mnist (Khan et al.'s MLPs)")
-    dataset: str = arg("cifar10", "image dataset of the image family (experiments/datasets.py)")
+    dataset: str = arg("cifar10", "dataset: of the image family (experiments/datasets.py), or "
+                                  "of the mnist family (mnist, the default, or fashion-mnist)")
     profile: str = arg("paper", "paper | quick | smoke (generated data, minutes)")
     seed: int = arg(0, "seed of the evaluation and of the trained models it reads")
     data_dir: str = arg("", "folder holding the dataset (as in the other drivers)")
@@ -236,10 +237,13 @@ def run(args: Args) -> list[Path]:
     if mnist:
         if args.crop:
             raise UsageError("--crop is for the image family; the MNIST MLPs take whole images")
-        family, name = MNIST_FAMILY, "mnist"
-        mnist_out = results_dir(args.profile, "mnist")
+        # --dataset: MNIST (the default for this family) or Fashion-MNIST's MLPs
+        mlp_dataset = "mnist" if args.dataset == "cifar10" else args.dataset
+        family, name = MNIST_FAMILY, "mnist"  # the family of Khan et al.'s MLPs, on either
+        mnist_out = datasets.mlp_results_dir(mlp_dataset, args.profile)
         data, data_label = datasets.load_mnist_data(MNIST.get(args.profile), args.profile,
-                                                    args.seed, args.data_dir, mnist_out)
+                                                    args.seed, args.data_dir, mnist_out,
+                                                    dataset=mlp_dataset)
         (_, _), (xt, yt) = data
         models = mnist_models(args, Path(args.models) if args.models else mnist_out / "models")
         out = Path(args.out) if args.out else mnist_out

@@ -39,7 +39,11 @@ def adaptive_section(paths: Sequence[Path]) -> list[str]:
             r["n"] = int(r["n"]) if r.get("n") else None
         rows = latest_rows(rows)
         family = rows[0].get("family", path.parent.name)
-        lines += [f"## Adaptive evaluation ({family}): the paper's attack and stronger ones", "",
+        if family == "mnist":
+            family = "Khan et al.'s MLPs"
+        data = ", ".join(sorted({r.get("data") or "?" for r in rows}))
+        lines += [f"## Adaptive evaluation ({family}; data: {data}): the paper's attack and "
+                  "stronger ones", "",
                   f"From `{rel(path)}` (`experiments/adaptive.py`). Accuracy in %; the λ = 0 "
                   "rows are the clean accuracy. *worst-case*: the robust accuracy, examples "
                   "correct under every attack of the row run with the model's prediction passes "

@@ -180,7 +180,7 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
                  f"claims we test, and none of our numbers is a CIFAR-10 result.", ""]
         lines += _provenance(results, results_dir, title)
         lines += claims_section(results_dir, profile=profile, dataset_title=title)
-        lines += _tail(results, results_dir, out)
+        lines += _tail(results, results_dir, out, results_dir / "sdr" / "adaptive.csv")
         return "\n".join(lines).rstrip("\n") + "\n"
     lines = ["# CIFAR-10: our results against the paper's numbers", ""]
     lines += _provenance(results, results_dir)

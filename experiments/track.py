@@ -40,6 +40,7 @@ STEPS = (
     ("train-dropout", "cifar-dropout-train"),
     ("fig2-dropout", "cifar-dropout"),
     ("sdr-table1", "mnist-sdr"),
+    ("sdr-adaptive", "mnist-adaptive"),
     ("weights", "weights"),
     ("report", "report"),
 )

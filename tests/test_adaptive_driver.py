@@ -206,3 +206,19 @@ def test_each_batch_draws_from_its_own_seed_so_a_resumed_task_is_exact(tmp_path,
     resumed = ad.robust_resumable(net, x, y, attack, predict_mc=1, batch=8, partial=partial,
                                   reseed=reseed)
     np.testing.assert_array_equal(resumed, straight)
+
+
+def test_the_mlp_family_on_fashion_mnist_keeps_khans_protocol_and_says_its_data(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setitem(MNIST.table, "smoke", TINY_MNIST)
+    monkeypatch.setitem(ADAPTIVE.table, "smoke", TINY)
+    ms.run(ms.Args(profile="smoke", dataset="fashion-mnist", out=str(tmp_path / "fm"),
+                   progress=False))
+    ad.run(ad.Args(family="mnist", dataset="fashion-mnist", profile="smoke",
+                   models=str(tmp_path / "fm" / "models"), out=str(tmp_path / "ad"),
+                   progress=False))
+    with open(tmp_path / "ad" / "adaptive.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["data"] for r in rows} == {"generated-fashion-mnist-format(seed=0)"}
+    assert all(r["predict_mc"] == "1" for r in rows if r["attack"] == "paper")
+    assert {r["model"] for r in rows} == set(MLP_MODELS.values())

@@ -314,7 +314,7 @@ def test_adaptive_section_puts_the_papers_attack_next_to_the_adaptive_ones(resul
         {**common, "attack": "worst-case", "eps": 8, "accuracy": 0.01},
     ])
     text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
-    assert "## Adaptive evaluation (cifar)" in text
+    assert "## Adaptive evaluation (cifar; data: " in text
     # the worst case first, then the paper's attack and the adaptive ones
     assert "| model | λ | worst-case | paper | pgd | apgd-ce | apgd-dlr | pgd-bpda |" in text
     row = ("| dense+sap-100 | 8 | 1.0 | 50.0 | 2.0 |  |  |  | FAILED: unbounded PGD leaves 9.0% "
@@ -331,4 +331,4 @@ def test_a_folder_with_only_the_adaptive_evaluation_still_gets_a_report(results_
     write_csv(results_dir / "adaptive.csv", [{**common, "attack": "pgd", "eps": 0,
                                               "accuracy": 0.25}])
     text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
-    assert text.count("| not run |") >= 27 and "## Adaptive evaluation (cifar)" in text
+    assert text.count("| not run |") >= 27 and "## Adaptive evaluation (cifar; data: " in text
