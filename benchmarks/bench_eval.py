@@ -18,29 +18,16 @@ import sys
 import time
 
 import sap_mx  # first: MXNet's OpenMP threads, the project default
-import mxnet as mx
-import numpy as np
 
 from sap_mx.attacks import fgsm_step, input_gradient
-from sap_mx.models import initialize, resnet20
 
-from children import parse_bench_args, write_rows
+from children import parse_bench_args, timing_resnet, write_rows
 
 EXAMPLES, CHUNK = 512, 128
 
 
 def measure(mc: int) -> dict:
-    mx.random.seed(0)
-    np.random.seed(0)
-    net = resnet20()
-    initialize(net, seed=0)
-    net.hybridize(static_alloc=True)
-    with mx.autograd.train_mode():  # realistic BatchNorm statistics (share of zeros)
-        for _ in range(10):
-            net(mx.nd.random.uniform(0, 255, (CHUNK, 3, 32, 32)))
-    sap = sap_mx.defend(net, "sap", frac=1.0)
-    x = mx.nd.random.uniform(0, 255, (EXAMPLES, 3, 32, 32))
-    y = mx.nd.array(np.random.randint(0, 10, EXAMPLES))
+    _, sap, x, y = timing_resnet(EXAMPLES, CHUNK)
     # warm the graphs of every shape used below
     input_gradient(sap, x[:CHUNK], y[:CHUNK], mc_samples=2).wait_to_read()
     sap_mx.predict_proba(sap, x[:CHUNK], mc_samples=2).wait_to_read()

@@ -22,20 +22,16 @@ import argparse
 import csv
 import sys
 import time
-from pathlib import Path
 
 import sap_mx  # first: MXNet's OpenMP threads, the project default
-import mxnet as mx
-import numpy as np
 
 from experiments import cost, datasets
 from experiments.image_train import run_name, Args as TrainArgs
 from experiments.profiles import TRAIN
 from runkit import ROOT
 from sap_mx.attacks import input_gradient
-from sap_mx.models import initialize, resnet20
 
-from children import write_rows
+from children import timing_resnet, write_rows
 
 CHUNK = 128
 RATES = (0.1, 0.5)  # the dropout-trained models of the Fashion-MNIST track (Makefile RATES)
@@ -43,18 +39,9 @@ RATES = (0.1, 0.5)  # the dropout-trained models of the Fashion-MNIST track (Mak
 
 def unit_costs(examples: int, mc: int) -> cost.UnitCost:
     """Seconds per image of each kind of pass, measured once after warming every graph."""
-    mx.random.seed(0)
-    np.random.seed(0)
     dataset = datasets.get_dataset("fashion-mnist")
-    net = resnet20(**dataset.model_kwargs())
-    initialize(net, seed=0)
-    net.hybridize(static_alloc=True)
-    with mx.autograd.train_mode():  # realistic BatchNorm statistics (share of zeros)
-        for _ in range(10):
-            net(mx.nd.random.uniform(0, 255, (CHUNK, 1, 28, 28)))
-    sap = sap_mx.defend(net, "sap", frac=1.0)
-    x = mx.nd.random.uniform(0, 255, (examples, 1, 28, 28))
-    y = mx.nd.array(np.random.randint(0, 10, examples))
+    net, sap, x, y = timing_resnet(examples, CHUNK, dataset.channels, dataset.size,
+                                   **dataset.model_kwargs())
     for model in (net, sap):  # warm the graphs of every shape used below
         input_gradient(model, x[:CHUNK], y[:CHUNK], mc_samples=2).wait_to_read()
         sap_mx.predict_proba(model, x[:CHUNK], mc_samples=2).wait_to_read()

@@ -16,7 +16,32 @@ import sys
 from runkit import ROOT, rel
 from sap_mx.results import provenance, write_csv
 
-__all__ = ["parse_bench_args", "write_rows", "run_per_config", "run_configs", "verdict"]
+__all__ = ["parse_bench_args", "write_rows", "run_per_config", "run_configs", "verdict",
+           "timing_resnet"]
+
+
+def timing_resnet(examples: int, chunk: int, channels: int = 3, size: int = 32, **model_kwargs):
+    """(net, its SAP-100 copy, x, y) for timing: a seeded, hybridized ResNet-20 with random
+    weights whose BatchNorm statistics come from a few image-like batches (so SAP sees a
+    realistic share of zeros), and random images on 0..255 (the time does not depend on the
+    values)."""
+    import mxnet as mx
+    import numpy as np
+
+    import sap_mx
+    from sap_mx.models import initialize, resnet20
+    mx.random.seed(0)
+    np.random.seed(0)
+    net = resnet20(**model_kwargs)
+    initialize(net, seed=0)
+    net.hybridize(static_alloc=True)
+    with mx.autograd.train_mode():
+        for _ in range(10):
+            net(mx.nd.random.uniform(0, 255, (chunk, channels, size, size)))
+    sap = sap_mx.defend(net, "sap", frac=1.0)
+    x = mx.nd.random.uniform(0, 255, (examples, channels, size, size))
+    y = mx.nd.array(np.random.randint(0, 10, examples))
+    return net, sap, x, y
 
 
 def parse_bench_args(argv, doc: str, name: str, quick_help: str, *, child: bool = False):

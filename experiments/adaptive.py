@@ -45,7 +45,7 @@ import mxnet as mx
 import numpy as np
 
 from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar,
-                    results_dir, seed_all)
+                    seed_all)
 from runkit.figures import pyplot, save_figure
 from runkit.partial import Partial
 from runkit.rows import hex_mask, mask_hex
