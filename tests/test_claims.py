@@ -137,3 +137,13 @@ def test_the_fashion_report_tests_claims_and_never_says_cifar_result(folder):
 
 def test_every_claim_has_a_check():
     assert set(claims.load_claims()) == set(claims.CHECKS)
+
+
+def test_little_gain_holds_below_the_margin_and_fails_above_it():
+    rng = np.random.default_rng(4)
+    base = _mask(rng, 4000, 0.5)
+    for gain, expected in ((0.0, claims.HOLDS), (0.10, claims.FAILS)):
+        other = base.copy()
+        other[np.flatnonzero(~base)[: int(gain * 4000)]] = True
+        v = claims.compare(lambda e, m=other: m, lambda e: base, (1,), "little-gain", ("a", "b"))
+        assert v.verdict == expected, (gain, v.measurement)
