@@ -213,14 +213,15 @@ def _score(get: MaskFn, eps: Sequence[float]) -> np.ndarray | None:
 
 
 def compare(a: MaskFn, b: MaskFn, eps: Sequence[float], kind: str, names: tuple[str, str],
-            margin: float = MARGIN) -> Verdict | None:
+            margin: float = MARGIN, where: str | None = None) -> Verdict | None:
     """``a`` against ``b`` (mask getters by lambda) over ``eps``: kind is ``higher``, ``lower``,
     ``similar`` or ``little-gain``."""
     sa, sb = _score(a, eps), _score(b, eps)
     if sa is None or sb is None or len(sa) != len(sb):
         return None
     r = metrics.paired_difference(sa, sb)
-    where = f" at {_eps_text(eps)}" + (" (mean over them)" if len(eps) > 1 else "")
+    if where is None:
+        where = f" at {_eps_text(eps)}" + (" (mean over them)" if len(eps) > 1 else "")
     if kind == "similar":
         verdict = _similar(r, margin)
     elif kind == "little-gain":
@@ -302,7 +303,8 @@ def check_best_k(rows: Rows) -> Verdict | None:
 def check_dense_degrades(rows: Rows) -> Verdict | None:
     dense = Spec("sap")
     return all_of([compare(_get(rows, dense), lambda e, d=dense: rows.mask(d, 0), (e,), "lower",
-                           (f"dense at λ = {e:g}", "dense at λ = 0")) for e in SMALL])
+                           (f"dense at λ = {e:g}", "dense at λ = 0"), where=" (FGSM)")
+                   for e in SMALL])
 
 
 def check_sap100(rows: Rows, eps: float, kind: str) -> Verdict | None:

@@ -112,8 +112,8 @@ def sap_tasks(s: EvalProfile, rates) -> list[Task]:
     tasks = []
     for attack, figure in (("random", "1a"), ("fgsm", "1b")):
         tasks.append(_self_attack(figure, "dense", "none", None, attack, s))
-        tasks += [_self_attack(figure, "dense", "sap", k, attack, s,
-                               s.sap100_mc if k == 100 else None) for k in SAP_PERCENTAGES]
+        tasks += [_self_attack(figure, "dense", "sap", k, attack, s, s.sap_mc or None)
+                  for k in SAP_PERCENTAGES]
     return tasks
 
 
@@ -132,7 +132,7 @@ def dropout_tasks(s: EvalProfile, rates) -> list[Task]:
 
 
 def adv_tasks(s: EvalProfile, rates) -> list[Task]:
-    return [_self_attack("3", model, defense, param, "fgsm", s, s.sap100_mc or None)
+    return [_self_attack("3", model, defense, param, "fgsm", s, s.sap_mc or None)
             for model in ("dense", "adv") for defense, param in (("none", None), ("sap", 100))]
 
 

@@ -45,7 +45,7 @@ RESULT_COLUMNS = ("model", "defense", "param", "attack", "attack_model", "mc_sam
                   "accuracy", "n", "seed", "profile", "data", "git_sha")
 
 #: files in the results folder that are not accuracy tables
-NOT_RESULTS = ("calibration.csv", "adaptive.csv")
+NOT_RESULTS = ("calibration.csv", "adaptive.csv", "track.csv")
 
 PROFILE_NOTES = {"smoke": "(smoke: generated data)", "quick": "(quick: reduced profile)"}
 

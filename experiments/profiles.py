@@ -43,7 +43,7 @@ class EvalProfile:
     iterative_mc: int      # MC samples per step of the iterative attack on SAP-100
     mc_grid: tuple         # Fig. 6 adversary MC samples
     batch: int = 128
-    sap100_mc: int = 0     # FGSM MC samples on SAP-100 in Figs. 1b and 3 (0: attack_mc)
+    sap_mc: int = 0        # FGSM MC samples on the SAP models of Figs. 1b and 3 (0: attack_mc)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +102,7 @@ EVAL = Profiles("the image experiments", {
                          mc_grid=(1, 4, 16), batch=32),
     # real data on a 2-core CPU (sized with benchmarks/bench_fashion.py, docs/fashion-mnist.md)
     "cpu": EvalProfile(n_test=1_000, predict_mc=10, attack_mc=20, iterative_mc=5,
-                       mc_grid=(1, 10, 100), sap100_mc=100),
+                       mc_grid=(1, 10, 100), sap_mc=100),
 })
 ADAPTIVE = Profiles("the adaptive evaluation", {
     "paper": AdaptiveProfile(n_test=1_000, predict_mc=100, paper_mc=100, steps=40,

@@ -140,10 +140,11 @@ def test_cpu_profile_holds_what_the_real_data_track_needs():
     for name, make in image_eval.EXPERIMENTS.items():
         for t in make(s, (0.1, 0.3, 0.5)):
             by_figure.setdefault(t.figure, []).append(t)
-    # the paper's 100 MC samples for SAP-100's FGSM in Figs. 1b and 3, on every SAP-100 curve
+    # the paper's 100 MC samples for the SAP adversary in Figs. 1b and 3 ("the SAP adversary
+    # used 100 MC samples"), on every SAP curve, SAP-100 included
     for figure in ("1b", "3"):
-        sap100 = [t for t in by_figure[figure] if t.defense == "sap" and t.param == 100]
-        assert sap100 and all(t.mc_samples == 100 for t in sap100), figure
+        sap = [t for t in by_figure[figure] if t.defense == "sap"]
+        assert any(t.param == 100 for t in sap) and all(t.mc_samples == 100 for t in sap), figure
     b = ADAPTIVE.get("cpu")
     assert b.n_test >= 1000
     keys = {adaptive.model_key(*m): m for m in adaptive.IMAGE_MODELS}
