@@ -245,6 +245,8 @@ def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarra
     adversary = evaluated if task.attack_model == "self" else models.base(task.attack_model)
     predict_mc = s.predict_mc if task.stochastic else 1
     first, saved = partial.load() if partial is not None else (0, {})
+    if "masks" not in saved:  # nothing saved, or counts from a version without masks: anew
+        first, saved = 0, {}
     masks = saved.get("masks", np.zeros((len(eps_list), len(x)), bool))
     probs = {eps: [saved[f"probs{i}"]] if f"probs{i}" in saved else []
              for i, eps in enumerate(eps_list)}

@@ -219,7 +219,12 @@ def train(args: Args) -> dict:
         # a finished run (final.params and final.json, e.g. committed without its checkpoint)
         # is not trained again; its weights must match their SHA-256 in the manifest
         record = run.finished(lambda r: r.get("run") == name and r.get("finished")
-                              and r.get("epochs") == epochs)
+                              and r.get("epochs") == epochs
+                              and r.get("config", run.config) == run.config)
+        if record is None and (run_dir / "final.params").is_file() and not args.fresh:
+            raise UsageError(f"{run_dir} holds the finished weights of a run with another "
+                             "configuration (final.json); pass --fresh to retrain it or --out "
+                             "to train elsewhere")
         if record is not None:
             manifest.verify(run_dir / "final.params", fix="restore it (git checkout) or "
                             "retrain with --fresh")
@@ -291,6 +296,7 @@ def train(args: Args) -> dict:
 
         done = len(history) == epochs
         record = {"run": name, "epochs_done": len(history), "epochs": epochs, "finished": done,
+                  "config": run.config,
                   **({k: history[-1][k] for k in history[-1] if k.startswith("test_acc")}
                      if history else {}),
                   "profile": args.profile, "data": data_label, "seed": args.seed, "git_sha": sha,

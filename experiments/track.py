@@ -9,8 +9,10 @@ left (checkpoints per epoch, rows and per-batch side files per task), so rerunni
 after an interruption continues it; a step that finds its work done takes seconds, and its row
 says so (``resumed``: how many earlier rows the step has).
 
-Usage: ``python -m experiments.track [--dataset fashion-mnist] [--profile cpu] [--from STEP]
-[--only STEP]``; ``make fashion-track``. Steps: see ``STEPS``.
+Usage: ``python -m experiments.track [--dataset fashion-mnist] [--profile cpu] [--start STEP |
+--only STEP] [--dry-run]``; ``make fashion-track``. Steps: see ``STEPS`` (the ``weights`` step
+checks the committed weights against ``SHA256SUMS`` and their accuracy against ``final.json``;
+trainers add their lines when runs finish).
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ STEPS = (
     ("fig2-dropout", "cifar-dropout"),
     ("sdr-table1", "mnist-sdr"),
     ("sdr-adaptive", "mnist-adaptive"),
-    ("weights", "weights"),
+    ("weights", "weights-check"),
     ("report", "report"),
 )
 COLUMNS = ("step", "target", "exit", "seconds", "resumed", "dataset", "profile", "seed",
@@ -75,11 +77,16 @@ def run(args: Args) -> list:
     for flag in (args.start, args.only):
         if flag and flag not in names:
             raise UsageError(f"unknown step {flag!r}; valid: {', '.join(names)}")
-    steps = [s for s in STEPS if not args.only or s[0] == args.only]
-    if args.start:
-        steps = steps[names.index(args.start):]
+    if args.start and args.only:
+        raise UsageError("give --start or --only, not both")
+    steps = list(STEPS[names.index(args.start):]) if args.start else list(STEPS)
+    if args.only:
+        steps = [s for s in steps if s[0] == args.only]
     path = dataset.results_dir(args.profile) / "track.csv"
-    rows = list(csv.DictReader(open(path, newline=""))) if path.is_file() else []
+    rows = []
+    if path.is_file():
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
     for step, target in steps:
         cmd = ["make", target, f"DATASET={args.dataset}", f"PROFILE={args.profile}",
                f"SEED={args.seed}"]

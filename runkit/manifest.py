@@ -14,6 +14,7 @@ pointer) are a one-line ``UserError`` instead of a net that silently computes no
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def read(manifest) -> dict[str, str]:
     for number, line in enumerate(manifest.read_text().splitlines(), 1):
         if not line.strip():
             continue
-        digest, sep, name = line.partition("  ")
+        digest, sep, name = line.partition(" ")
+        name = name[1:] if name[:1] in (" ", "*") else ""  # text ("  ") or binary (" *") mode
         if not sep or len(digest) != 64 or not name:
             raise UserError(f"{manifest}:{number} is not a sha256sum line ('<64 hex>  <path>'); "
                             "rewrite it with python -m experiments.weights --folder "
@@ -63,13 +65,17 @@ def _write(manifest: Path, entries: dict[str, str]) -> None:
 
 def record(path) -> str:
     """Add (or replace) the line of ``<folder>/<run>/<file>`` in ``<folder>/SHA256SUMS``;
-    returns the digest."""
+    returns the digest. The read-modify-write holds an exclusive lock on
+    ``<folder>/.SHA256SUMS.lock``, so two runs finishing together both keep their lines."""
     path = Path(path)
     manifest = _manifest_of(path)
-    entries = read(manifest)
     digest = sha256_file(path)
-    entries[f"{path.parent.name}/{path.name}"] = digest
-    _write(manifest, entries)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with open(manifest.parent / f".{MANIFEST}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        entries = read(manifest)
+        entries[f"{path.parent.name}/{path.name}"] = digest
+        _write(manifest, entries)
     return digest
 
 
@@ -98,10 +104,15 @@ def write_folder(folder) -> dict[str, str]:
 
 
 def check_folder(folder) -> list[str]:
-    """The lines of ``folder``'s manifest whose file is missing or differs (empty: all good)."""
+    """What is wrong in ``folder``: a ``*/final.params`` the manifest does not list, a listed
+    file that is missing or differs (empty: all good)."""
     folder = Path(folder)
     bad = []
-    for name, digest in read(folder / MANIFEST).items():
+    listed = read(folder / MANIFEST)
+    for path in sorted(folder.glob("*/final.params")):
+        if f"{path.parent.name}/{path.name}" not in listed:
+            bad.append(f"{path.parent.name}/{path.name}: not listed")
+    for name, digest in listed.items():
         path = folder / name
         if not path.is_file():
             bad.append(f"{name}: missing")

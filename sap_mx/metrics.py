@@ -72,13 +72,18 @@ def expected_calibration_error(probs, labels, n_bins: int = 10) -> float:
 def ece_standard_error(bins) -> float:
     """An approximate standard error of the ECE of ``calibration_bins`` rows: each bin's
     accuracy as a binomial proportion with its confidence held fixed,
-    sqrt(sum_m (|B_m| / n)^2 acc_m (1 - acc_m) / |B_m|). It ignores the randomness of the bin
+    sqrt(sum_m (|B_m| / n)^2 acc_m (1 - acc_m) / |B_m|), each acc_m kept at least one image away
+    from 0 and 1 (a bin of all-correct predictions is not certain). It ignores the randomness of the bin
     counts and of the absolute value near zero, so read it as a scale, not an exact interval."""
     n = sum(int(b["count"]) for b in bins)
     if n == 0:
         raise ValueError("no examples in the bins")
-    var = sum((int(b["count"]) / n) ** 2 * float(b["accuracy"]) * (1 - float(b["accuracy"]))
-              / int(b["count"]) for b in bins if int(b["count"]))
+    var = 0.0
+    for b in bins:
+        count = int(b["count"])
+        if count:  # a bin's accuracy floored at one image from 0 and 1 (never zero variance)
+            p = min(max(float(b["accuracy"]), 1 / count), 1 - 1 / count) if count > 1 else 0.5
+            var += (count / n) ** 2 * p * (1 - p) / count
     return math.sqrt(var)
 
 

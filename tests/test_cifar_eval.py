@@ -364,3 +364,21 @@ def test_weights_that_do_not_match_the_manifest_are_a_one_line_error(models_dir,
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and errors[0].startswith("error: ") and "SHA-256" in errors[0]
     assert "git checkout" in errors[0]
+
+
+def test_a_side_file_from_the_version_without_masks_is_not_resumed(models_dir, tmp_path):
+    """Side files written before rows had per-image masks hold counts only: resuming one would
+    leave the first batches' masks empty, so the task starts over instead."""
+    from runkit.partial import Partial
+    models = ce.models_for(eval_args(models_dir, tmp_path))
+    task = ce.Task("1b", "dense")
+    x = np.random.default_rng(5).integers(0, 256, (16, 3, 32, 32)).astype(np.uint8)
+    y = np.arange(16) % 10
+    s = ce.SETTINGS["smoke"]
+    s = type(s)(**{**s.__dict__, "batch": 8})
+    fresh, _ = ce.evaluate_task(task, models, x, y, s, (0, 2), progress=False)
+    old = Partial(tmp_path, "old-format")
+    old.save(8, correct=np.array([8, 8]))
+    resumed, _ = ce.evaluate_task(task, models, x, y, s, (0, 2), progress=False, partial=old)
+    for eps in (0, 2):
+        np.testing.assert_array_equal(resumed[eps], fresh[eps])

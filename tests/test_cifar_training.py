@@ -181,6 +181,17 @@ def test_finished_weights_are_listed_found_without_checkpoint_and_checked(tmp_pa
     record = ct.train(args(tmp_path, epochs=2))
     assert record["finished"] and "already trained" in capsys.readouterr().err
     assert params.stat().st_mtime_ns == before and not (run / "checkpoint").exists()
+    # finished weights of another configuration are never overwritten without --fresh
+    final = json.loads((run / "final.json").read_text())
+    assert final["config"]["epochs"] == 2
+    (run / "final.json").write_text(json.dumps({**final, "config": {**final["config"],
+                                                                    "batch_size": 7}}))
+    assert ct.main(["--profile", "smoke", "--epochs", "2", "--out", str(run),
+                    "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another configuration" in err and "--fresh" in err
+    assert params.stat().st_mtime_ns == before
+    (run / "final.json").write_text(json.dumps(final))
     params.write_bytes(params.read_bytes()[:-4] + b"\0\0\0\0")
     assert ct.main(["--profile", "smoke", "--epochs", "2", "--out", str(run),
                     "--no-progress"]) == 2

@@ -148,3 +148,25 @@ def test_little_gain_holds_below_the_margin_and_fails_above_it():
         other[np.flatnonzero(~base)[: int(gain * 4000)]] = True
         v = claims.compare(lambda e, m=other: m, lambda e: base, (1,), "little-gain", ("a", "b"))
         assert v.verdict == expected, (gain, v.measurement)
+
+
+def test_few_disagreeing_images_do_not_make_a_claim_hold():
+    """4 images only A gets right, none only B: the normal interval excludes 0 but McNemar's
+    exact p is 0.125, so the direction is not established (and a 2-point gain is excluded)."""
+    b = np.zeros(1000, bool)
+    b[:500] = True
+    a = b.copy()
+    a[500:504] = True
+    v = claims.compare(lambda e: a, lambda e: b, (1,), "higher", ("a", "b"))
+    assert v.verdict == claims.FAILS and "p = 0.12" in v.measurement
+
+
+def test_partial_or_damaged_rows_are_not_measured(folder):
+    rows = list(csv.DictReader(open(folder / "sap.csv")))
+    damaged = [dict(r, correct="zz") if r["defense"] == "sap" and r["eps"] == "1" else r
+               for r in rows]
+    _write(folder / "sap.csv", damaged)
+    v = {c["id"]: x for c, x in claims.evaluate_claims(folder, profile="cpu")[0]}
+    assert v["sap100_gain_eps1"] is None and v["sap100_gain_eps2"] is not None
+    # a claim with several parts is not judged on some of them
+    assert claims.all_of([v["sap100_gain_eps2"], None]) is None

@@ -52,9 +52,18 @@ def test_a_corrupt_file_is_a_one_line_error_naming_the_fix(tmp_path):
     assert str(path) in message
 
 
-def test_a_file_without_a_line_is_not_checked(tmp_path):
+def test_a_file_without_a_line_is_not_checked_on_load_but_the_folder_check_names_it(tmp_path):
     path = _run(tmp_path, "dense-cpu-seed0", b"weights")
     assert manifest.verify(path) == hashlib.sha256(b"weights").hexdigest()
+    manifest.record(_run(tmp_path, "adv-cpu-seed0", b"adv"))
+    assert manifest.check_folder(tmp_path) == ["dense-cpu-seed0/final.params: not listed"]
+
+
+def test_binary_mode_lines_of_sha256sum_are_read(tmp_path):
+    path = _run(tmp_path, "dense-cpu-seed0", b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(f"{digest} *dense-cpu-seed0/final.params\n")
+    assert manifest.verify(path) == digest and manifest.check_folder(tmp_path) == []
 
 
 def test_a_malformed_manifest_is_a_one_line_error(tmp_path):

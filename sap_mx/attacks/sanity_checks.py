@@ -41,7 +41,7 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
            measure: Callable[[str, float, int, int], float] | None = None,
            ladder: bool = True) -> tuple[bool, str]:
     """Checks 1 and 2 of the module docstring (with ``ladder=False`` check 1 only, for an
-    evaluation that cannot afford the ladder's five PGD runs on every model); returns (ok,
+    evaluation that cannot afford the ladder's three PGD runs on every model); returns (ok,
     one-line reason).
 
     Each measurement has a tag (``unbounded``, ``ladder/<steps>/<eot>``): ``reseed(tag)`` is
