@@ -15,24 +15,14 @@ pointer) are a one-line ``UserError`` instead of a net that silently computes no
 from __future__ import annotations
 
 import fcntl
-import hashlib
 from pathlib import Path
 
 from sap_mx.errors import UserError
-from sap_mx.io import atomic_write
+from sap_mx.io import atomic_write, sha256_file
 
-__all__ = ["MANIFEST", "sha256_file", "read", "record", "verify", "write_folder", "check_folder"]
+__all__ = ["MANIFEST", "read", "record", "verify", "write_folder", "check_folder"]
 
 MANIFEST = "SHA256SUMS"
-
-
-def sha256_file(path) -> str:
-    """The SHA-256 (hex) of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _manifest_of(path: Path) -> Path:

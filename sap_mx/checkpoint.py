@@ -7,7 +7,6 @@ hashes and raises ``CheckpointError`` with a one-line reason for anything missin
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UserError
-from .io import make_temp_dir
+from .io import make_temp_dir, sha256_file
 
 __all__ = ["CheckpointError", "save", "load", "exists"]
 
@@ -24,14 +23,6 @@ MANIFEST = "manifest.json"
 
 class CheckpointError(UserError):
     """A checkpoint is missing, incomplete or corrupt."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _recover(path: Path) -> None:
@@ -63,7 +54,7 @@ def save(path, writers: dict[str, Callable[[str], None]], meta: dict) -> Path:
         hashes = {}
         for name, write in writers.items():
             write(str(tmp / name))
-            hashes[name] = _sha256(tmp / name)
+            hashes[name] = sha256_file(tmp / name)
         with open(tmp / MANIFEST, "w") as handle:
             json.dump({"files": hashes, "meta": meta}, handle, indent=1, sort_keys=True)
             handle.flush()
@@ -97,7 +88,7 @@ def load(path) -> tuple[dict, dict[str, str]]:
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"checkpoint at {path} is incomplete: {name} is missing")
-        if _sha256(file) != digest:
+        if sha256_file(file) != digest:
             raise CheckpointError(f"checkpoint at {path} is corrupt: {name} does not match "
                                   "its recorded SHA-256")
         files[name] = str(file)

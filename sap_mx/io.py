@@ -8,6 +8,7 @@ have given them under the process's umask (0644 / 0755 under umask 022) before t
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 __all__ = ["atomic_write", "write_text", "write_csv", "make_temp_dir", "umask", "file_mode",
-           "dir_mode"]
+           "dir_mode", "sha256_file"]
 
 
 def umask() -> int:
@@ -86,3 +87,12 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     os.chmod(tmp, dir_mode())
     return tmp
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of a file, read in 1 MiB blocks (checkpoints, weight manifests)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
