@@ -4,6 +4,9 @@
 sentence, in ``experiments/paper_numbers/cifar.csv``) with ours; this module renders the table,
 the ECE table, the adaptive evaluation's table (``experiments.adaptive_table``) and the figures.
 
+For a dataset with a README headline (``experiments.headline``: Fashion-MNIST, profile cpu) it
+also rewrites that block of README.md.
+
 Usage::
 
     python -m experiments.report --profile smoke    # results/smoke/cifar -> results/smoke/REPORT.md
@@ -25,7 +28,7 @@ from typing import Mapping, Sequence
 from runkit import UsageError, arg, cli_main, parse_dataclass_args, rel, results_dir
 from sap_mx.io import write_text
 
-from . import datasets
+from . import datasets, headline
 from .adaptive_table import adaptive_section, cell as _cell
 from .claims import claims_section
 from .paper_compare import (AGREE_POINTS, PAPER_NUMBERS, PROFILE_ORDER, Comparison, compare,
@@ -291,9 +294,14 @@ def run(args: Args) -> list[Path]:
     if args.profile not in PROFILE_ORDER:
         raise UsageError(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILE_ORDER)}")
     folder, out = default_paths(args.profile, args.dataset)
-    return [build_report(Path(args.results_dir) if args.results_dir else folder,
-                         Path(args.paper), Path(args.out) if args.out else out,
-                         dataset=args.dataset, profile=args.profile)]
+    written = [build_report(Path(args.results_dir) if args.results_dir else folder,
+                            Path(args.paper), Path(args.out) if args.out else out,
+                            dataset=args.dataset, profile=args.profile)]
+    # the README's generated headline follows the track's own rows (experiments.headline)
+    if (headline.README_HEADLINES.get(args.dataset) == args.profile and not args.results_dir
+            and not headline.update_readme(folder, dataset=args.dataset, profile=args.profile)):
+        written.append(headline.README)
+    return written
 
 
 def main(argv=None) -> int:

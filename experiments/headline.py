@@ -1,0 +1,233 @@
+"""The README's real-data headline, generated from the result CSVs, never typed by hand.
+
+The README's Fashion-MNIST section holds a block between ``<!-- headline:<dataset>:begin -->``
+and ``<!-- headline:<dataset>:end -->``. This module renders it from the committed rows of the
+track's profile (``README_HEADLINES``): SAP-100 against dense and ADV+SAP-100 against ADV under
+the paper's attack (the Fig. 1b / Fig. 3 analogue), the same four models under the adaptive
+worst case, each difference paired on the same images with its 95% interval, the paper's
+CIFAR-10 difference beside it where the paper quotes one, and the claims table's tally.
+
+``make report DATASET=fashion-mnist PROFILE=cpu`` (``experiments.report``) rewrites the block;
+``tests/test_headline.py`` checks that the committed README's block is what the committed CSVs
+give, so the front page cannot drift from ``results/``.
+
+Usage::
+
+    python -m experiments.headline --dataset fashion-mnist --profile cpu          # rewrite
+    python -m experiments.headline --dataset fashion-mnist --profile cpu --check  # exit 2 if stale
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from runkit import UsageError, arg, cli_main, parse_dataclass_args, rel
+from sap_mx import metrics
+from sap_mx.io import write_text
+
+from . import claims, datasets
+from .claims import FIG3, Rows, Spec
+from .paper_compare import PAPER_NUMBERS, load_paper_numbers, load_results
+
+__all__ = ["README", "README_HEADLINES", "render", "update_readme", "readme_block", "main"]
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+README_HEADLINES = {"fashion-mnist": "cpu"}    # dataset -> the profile its headline reports
+PAPER_EPS = (0, 1, 2, 4, 8, 16, 32)            # lambdas of the paper's-attack table
+ADAPTIVE_EPS = (1, 2, 4, 8, 16)                # lambdas of the worst-case table
+DASH = "—"
+
+# (label, spec) of the paper's-attack table: Fig. 1b for dense and SAP-100, Fig. 3 for ADV
+PAPER_ATTACK = {"dense": Spec("sap"), "SAP-100": Spec("sap", defense="sap", param=100),
+                "ADV": FIG3["ADV"], "ADV+SAP-100": FIG3["ADV+SAP-100"]}
+# (label, (model, defense, param)) of the worst-case table
+WORST = {"dense": ("dense", "none", None), "SAP-100": ("dense", "sap", 100.0),
+         "ADV": ("adv", "none", None), "ADV+SAP-100": ("adv", "sap", 100.0)}
+# figures shown when they exist: (caption, file name under figures/)
+FIGURES = (("Fig. 1", "fig1_sap.png"), ("Fig. 3", "fig3_adv.png"),
+           ("The adaptive evaluation", "adaptive_{results}.png"))
+# pairs compared, with the paper-number id prefix of their CIFAR-10 difference
+PAIRS = (("SAP-100", "dense", "sap100_vs_dense_fgsm_eps"),
+         ("ADV+SAP-100", "ADV", "advsap100_vs_adv_fgsm_eps"))
+
+
+def _markers(dataset: str) -> tuple[str, str]:
+    return f"<!-- headline:{dataset}:begin -->", f"<!-- headline:{dataset}:end -->"
+
+
+def _pct(mask) -> str:
+    return DASH if mask is None else f"{100 * float(np.mean(mask)):.1f}"
+
+
+def _diff(a, b) -> str:
+    if a is None or b is None:
+        return DASH
+    r = metrics.paired_difference(a, b)
+    return f"{100 * r.diff:+.1f} ({100 * r.lo:+.1f} to {100 * r.hi:+.1f})"
+
+
+def _paper_diffs(paper_csv: Path) -> dict[str, float]:
+    return {r["id"]: r["value"] for r in load_paper_numbers(paper_csv)}
+
+
+def _table(get: Callable[[str, float], np.ndarray | None], eps_grid: Sequence[float],
+           paper: dict[str, float] | None) -> tuple[list[str], set[int]]:
+    """One table: per lambda, the four accuracies and the two paired differences (with the
+    paper's CIFAR-10 difference when ``paper`` is given); also the set of n seen."""
+    head = ["λ", "dense", "SAP-100", "SAP-100 − dense (95% CI)"]
+    if paper is not None:
+        head.append("paper, CIFAR-10")
+    head += ["ADV", "ADV+SAP-100", "ADV+SAP-100 − ADV (95% CI)"]
+    if paper is not None:
+        head.append("paper, CIFAR-10")
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    sizes: set[int] = set()
+    for eps in eps_grid:
+        masks = {name: get(name, eps) for name in WORST}
+        sizes |= {len(m) for m in masks.values() if m is not None}
+        if all(m is None for m in masks.values()):
+            continue
+        cells = [f"{eps:g}"]
+        for a, b, pid in PAIRS:
+            cells += [_pct(masks[b]), _pct(masks[a]), _diff(masks[a], masks[b])]
+            if paper is not None:
+                value = paper.get(f"{pid}{eps:g}")
+                cells.append(DASH if value is None else f"{value:+.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines, sizes
+
+
+def _missing(get: Callable[[str, float], np.ndarray | None], eps_grid) -> list[str]:
+    return [name for name in WORST if all(get(name, e) is None for e in eps_grid)]
+
+
+def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
+           paper_csv: Path = PAPER_NUMBERS) -> list[str]:
+    """The block's Markdown lines (without the markers), from the CSVs in ``results_dir``."""
+    results_dir = Path(results_dir)
+    title = datasets.get_dataset(dataset).title
+    try:
+        results = load_results(results_dir)
+    except UsageError:
+        results = []
+    rows = Rows(results, claims._read(results_dir / "adaptive.csv"), profile=profile, seed=seed)
+    paper = _paper_diffs(paper_csv)
+
+    def attacked(name, eps):
+        return rows.mask(PAPER_ATTACK[name], eps)
+
+    def worst(name, eps):
+        return rows.worst(*WORST[name], eps)
+
+    table, sizes = _table(attacked, PAPER_EPS, paper)
+    where = f"`{rel(results_dir)}`"
+    n = "/".join(str(s) for s in sorted(sizes)) or DASH
+    lines = [f"*Generated from the CSVs in {where} (profile {profile}, seed {seed}) by "
+             "`experiments/headline.py`; `make report DATASET=" f"{dataset} PROFILE={profile}` "
+             "rewrites it.*", "",
+             f"**The paper's attack** on {title} (FGSM; SAP models attacked with a 100-sample "
+             f"Monte Carlo gradient, the paper's; first {n} test images): accuracy in %, and "
+             "each difference in points, paired on the same images, with its 95% interval. "
+             "The paper's columns are its CIFAR-10 differences, where its text quotes one.", ""]
+    lines += table
+    missing = _missing(attacked, PAPER_EPS)
+    if missing:
+        lines += ["", "Not run yet: " + ", ".join(missing) + "."]
+    lines += [""]
+    table, sizes = _table(worst, ADAPTIVE_EPS, None)
+    n = "/".join(str(s) for s in sorted(sizes)) or DASH
+    missing = _missing(worst, ADAPTIVE_EPS)
+    lines += [f"**The adaptive worst case** on {title} (an image counts only if every attack "
+              "leaves it correct: the paper's FGSM, PGD and APGD-CE/DLR with EOT, and BPDA for "
+              f"SAP; first {n} test images):", ""]
+    if len(missing) == len(WORST):
+        lines += ["Not run yet."]
+    else:
+        lines += table
+        if missing:
+            lines += ["", "Not run yet: " + ", ".join(missing) + "."]
+    figure, _ = claims.evaluate_claims(results_dir, profile=profile, seed=seed)
+    counts = {k: sum(1 for _, v in figure if v is not None and v.verdict == k)
+              for k in (claims.HOLDS, claims.FAILS, claims.OPEN)}
+    judged = sum(counts.values())
+    lines += ["", f"**The paper's claims** (sections 4.1, 4.3-4.5; {len(figure)} in all, "
+              f"{judged} measured so far): {_count(counts[claims.HOLDS], 'holds', 'hold')}, "
+              f"{_count(counts[claims.FAILS], 'does not hold', 'do not hold')}, "
+              f"{_count(counts[claims.OPEN], 'is', 'are')} inconclusive at this n "
+              f"([the claims table]({rel(results_dir)}/REPORT.md))."]
+    for caption, name in FIGURES:
+        path = results_dir / "figures" / name.format(results=datasets.get_dataset(dataset).results)
+        if path.is_file():
+            lines += ["", f"![{caption} on {title}]({rel(path)})"]
+    return lines
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def readme_block(text: str, dataset: str) -> tuple[int, int]:
+    """Start and end offsets of the block's content in the README ``text``."""
+    begin, end = _markers(dataset)
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        raise UsageError(f"the README has no '{begin}' ... '{end}' block; add the two marker "
+                         "lines where the headline goes")
+    return i + len(begin), j
+
+
+def update_readme(results_dir: Path, *, dataset: str, profile: str, readme: Path | None = None,
+                  check: bool = False, seed: int = 0) -> bool:
+    """Rewrite the README's block (or with ``check`` only compare); True when it was current.
+    ``readme``: default ``README``, the repository's."""
+    readme = Path(readme or README)
+    text = readme.read_text(encoding="utf-8")
+    i, j = readme_block(text, dataset)
+    block = "\n" + "\n".join(render(results_dir, dataset=dataset, profile=profile,
+                                     seed=seed)) + "\n"
+    current = text[i:j] == block
+    if not current and not check:
+        write_text(readme, text[:i] + block + text[j:])
+    return current
+
+
+@dataclass
+class Args:
+    """Command-line arguments; every field is a ``--flag``."""
+
+    dataset: str = arg("fashion-mnist", "dataset whose headline is rendered: "
+                       + " | ".join(README_HEADLINES))
+    profile: str = arg("", "profile whose rows it reports (default: the dataset's track profile)")
+    readme: str = arg(str(README), "the README to rewrite")
+    check: bool = arg(False, "only compare; exit status 2 when the block is out of date")
+
+
+def run(args: Args) -> list[Path]:
+    if args.dataset not in README_HEADLINES:
+        raise UsageError(f"no README headline for dataset {args.dataset!r}; valid: "
+                         + ", ".join(README_HEADLINES))
+    profile = args.profile or README_HEADLINES[args.dataset]
+    folder = datasets.get_dataset(args.dataset).results_dir(profile)
+    current = update_readme(folder, dataset=args.dataset, profile=profile,
+                            readme=Path(args.readme), check=args.check)
+    if args.check and not current:
+        raise UsageError(f"{args.readme}: the {args.dataset} headline is out of date; run make "
+                         f"report DATASET={args.dataset} PROFILE={profile}")
+    print(f"{args.readme}: {args.dataset} headline "
+          + ("current" if current else "rewritten"))
+    return []
+
+
+def main(argv=None) -> int:
+    """Rewrite (or check) the README's headline; returns the exit status."""
+    return cli_main(run, lambda a: parse_dataclass_args(
+        Args, a, "python -m experiments.headline",
+        "Rewrite the README's real-data headline from the result CSVs."), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The README's generated headline: the committed block is what the committed CSVs give, and the
+block's numbers follow from rows built to known answers."""
+import csv
+
+import numpy as np
+import pytest
+
+from experiments import headline, report
+from experiments.datasets import get_dataset
+from runkit import UsageError
+from runkit.rows import mask_hex
+from sap_mx import metrics
+
+from test_claims import _row, _write
+
+BEGIN, END = "<!-- headline:fashion-mnist:begin -->", "<!-- headline:fashion-mnist:end -->"
+
+
+def test_the_committed_readme_headline_is_generated_from_the_committed_results():
+    folder = get_dataset("fashion-mnist").results_dir("cpu")
+    current = headline.update_readme(folder, dataset="fashion-mnist", profile="cpu", check=True)
+    assert current, ("README.md's Fashion-MNIST headline does not match results/fashion-mnist/; "
+                     "run make report DATASET=fashion-mnist PROFILE=cpu and commit README.md")
+
+
+def _adaptive_rows(masks):
+    return [{"family": "fashion-mnist", "model": model, "defense": defense,
+             "param": "" if param is None else f"{param:g}", "attack": "worst-case", "eps": eps,
+             "n": len(m), "accuracy": m.mean(), "predict_mc": 10, "seed": 0, "profile": "cpu",
+             "checkpoint": "c", "correct": mask_hex(m), "utc": "2026-12-01T00:00:00Z"}
+            for (model, defense, param, eps), m in masks.items()]
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    """sap.csv with dense and SAP-100 at lambda 0, 1, 16 (n = 500); adv.csv with ADV and
+    ADV+SAP-100 at lambda 16 only; adaptive.csv with dense and SAP-100 worst cases at 4."""
+    rng = np.random.default_rng(7)
+    n = 500
+    m = {e: rng.random(n) < p for e, p in ((0, 0.9), (1, 0.5), (16, 0.2))}
+    s = {0: m[0] & (rng.random(n) < 0.95), 1: m[1] | (rng.random(n) < 0.3), 16: m[16].copy()}
+    rows = [_row("dense", "none", None, e, v) for e, v in m.items()]
+    rows += [_row("dense", "sap", 100, e, v, mc=100) for e, v in s.items()]
+    _write(tmp_path / "sap.csv", rows)
+    adv = rng.random(n) < 0.3
+    adv_sap = adv | (rng.random(n) < 0.1)
+    _write(tmp_path / "adv.csv",
+           [_row("adv", "none", None, 16, adv, experiment="adv"),
+            _row("adv", "sap", 100, 16, adv_sap, experiment="adv", mc=100)])
+    worst = {("dense", "none", None, 4): rng.random(n) < 0.1,
+             ("dense", "sap", 100, 4): rng.random(n) < 0.12}
+    rows = _adaptive_rows(worst)
+    with open(tmp_path / "adaptive.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return tmp_path, m, s, adv, adv_sap, worst
+
+
+def _line(lines, start):
+    found = [x for x in lines if x.startswith(start)]
+    assert len(found) == 1, (start, lines)
+    return [c.strip() for c in found[0].strip("|").split("|")]
+
+
+def _interval(a, b):
+    r = metrics.paired_difference(a, b)
+    return f"{100 * r.diff:+.1f} ({100 * r.lo:+.1f} to {100 * r.hi:+.1f})"
+
+
+def test_the_block_holds_paired_differences_and_the_papers_cifar10_numbers(folder):
+    path, m, s, adv, adv_sap, worst = folder
+    lines = headline.render(path, dataset="fashion-mnist", profile="cpu")
+    text = "\n".join(lines)
+    assert "Fashion-MNIST" in text and "first 500 test images" in text
+    assert "CIFAR-10 result" not in text
+    paper_attack = lines[:lines.index(next(x for x in lines if x.startswith("**The adaptive")))]
+    one = _line(paper_attack, "| 1 |")
+    assert one[1:4] == [f"{100 * m[1].mean():.1f}", f"{100 * s[1].mean():.1f}",
+                        _interval(s[1], m[1])]
+    assert one[4] == "+12.2"                          # the paper's CIFAR-10 gain at lambda 1
+    assert one[5:] == ["—", "—", "—", "—"]            # no ADV rows at lambda 1
+    zero = _line(paper_attack, "| 0 |")
+    assert zero[4] == "-6.5"
+    sixteen = _line(paper_attack, "| 16 |")
+    assert sixteen[5:8] == [f"{100 * adv.mean():.1f}", f"{100 * adv_sap.mean():.1f}",
+                            _interval(adv_sap, adv)]
+    assert sixteen[8] == "+7.8" and sixteen[4] == "-5.2"
+    assert not [x for x in paper_attack if x.startswith("| 2 |")]  # no rows: no line
+    worst_part = lines[lines.index(next(x for x in lines if x.startswith("**The adaptive"))):]
+    four = _line(worst_part, "| 4 |")
+    d, sp = worst[("dense", "none", None, 4)], worst[("dense", "sap", 100, 4)]
+    assert four[1:4] == [f"{100 * d.mean():.1f}", f"{100 * sp.mean():.1f}", _interval(sp, d)]
+    assert len(four) == 7                             # no paper column under the worst case
+    assert "Not run yet: ADV, ADV+SAP-100." in worst_part
+    assert not any(x.startswith("![") for x in lines)  # no figure files: no links
+    (path / "figures").mkdir()
+    (path / "figures" / "fig3_adv.png").write_bytes(b"png")
+    linked = [x for x in headline.render(path, dataset="fashion-mnist", profile="cpu")
+              if x.startswith("![")]
+    assert linked == [f"![Fig. 3 on Fashion-MNIST]({(path / 'figures' / 'fig3_adv.png').resolve()})"]
+
+
+def test_update_rewrites_only_the_block_and_check_reports_a_stale_one(folder, tmp_path):
+    path = folder[0]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{BEGIN}\nold numbers\n{END}\nafter\n")
+    assert not headline.update_readme(path, dataset="fashion-mnist", profile="cpu",
+                                      readme=readme, check=True)
+    assert "old numbers" in readme.read_text()        # check never writes
+    assert not headline.update_readme(path, dataset="fashion-mnist", profile="cpu",
+                                      readme=readme)
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n" + BEGIN + "\n") and text.endswith(END + "\nafter\n")
+    assert "old numbers" not in text and "| 1 |" in text
+    assert headline.update_readme(path, dataset="fashion-mnist", profile="cpu", readme=readme,
+                                  check=True)
+    readme.write_text("# no block\n")
+    with pytest.raises(UsageError, match="no '<!-- headline:fashion-mnist:begin -->'"):
+        headline.update_readme(path, dataset="fashion-mnist", profile="cpu", readme=readme)
+
+
+def test_the_command_line_check_fails_in_one_line_on_a_stale_readme(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\nstale\n{END}\n")
+    assert headline.main(["--readme", str(readme), "--check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "out of date; run make report DATASET=fashion-mnist" in err[0]
+    assert headline.main(["--dataset", "cifar10"]) == 2
+    assert "no README headline for dataset 'cifar10'" in capsys.readouterr().err
+
+
+def test_the_report_of_the_track_profile_rewrites_the_headline(folder, tmp_path, monkeypatch):
+    path = folder[0]
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{BEGIN}\n{END}\n")
+    monkeypatch.setattr(headline, "README", readme)
+    monkeypatch.setattr(report, "default_paths", lambda profile, dataset: (path,
+                                                                           path / "REPORT.md"))
+    written = report.run(report.parse_args(["--dataset", "fashion-mnist", "--profile", "cpu"]))
+    assert written == [path / "REPORT.md", readme] and "| 1 |" in readme.read_text()
+    assert report.run(report.parse_args(["--dataset", "fashion-mnist",
+                                         "--profile", "cpu"])) == [path / "REPORT.md"]
+    readme.write_text(f"{BEGIN}\n{END}\n")            # another profile leaves the README alone
+    report.run(report.parse_args(["--dataset", "fashion-mnist", "--profile", "quick"]))
+    assert readme.read_text() == f"{BEGIN}\n{END}\n"
