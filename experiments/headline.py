@@ -18,6 +18,7 @@ Usage::
 """
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +26,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from runkit import UsageError, arg, cli_main, parse_dataclass_args, rel
+from runkit import ROOT, UsageError, arg, cli_main, parse_dataclass_args, rel
 from sap_mx import metrics
 from sap_mx.io import write_text
 
-from . import claims, datasets
+from . import claims, datasets, track
 from .claims import FIG3, Rows, Spec
 from .paper_compare import PAPER_NUMBERS, load_paper_numbers, load_results
 
-__all__ = ["README", "README_HEADLINES", "render", "update_readme", "readme_block", "main"]
+__all__ = ["README", "README_HEADLINES", "StepCost", "step_costs", "render", "update_readme",
+           "readme_block", "main"]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_HEADLINES = {"fashion-mnist": "cpu"}    # dataset -> the profile its headline reports
@@ -159,6 +161,11 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
               f"{_count(counts[claims.FAILS], 'does not hold', 'do not hold')}, "
               f"{_count(counts[claims.OPEN], 'is', 'are')} inconclusive at this n "
               f"([the claims table]({rel(results_dir)}/REPORT.md))."]
+    bench_csv = BENCH.get(dataset)
+    if bench_csv is not None and bench_csv.is_file():
+        costs = step_costs(results_dir, datasets.get_dataset(dataset).models_dir(profile),
+                           bench_csv, profile=profile, steps=[s for s, _ in track.STEPS])
+        lines += [""] + _cost_table(costs, bench_csv)
     for caption, name in FIGURES:
         path = results_dir / "figures" / name.format(results=datasets.get_dataset(dataset).results)
         if path.is_file():
@@ -168,6 +175,92 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the cost of each part: the estimate of ``make bench`` beside the time it really took here
+# ---------------------------------------------------------------------------------------------
+BENCH = {"fashion-mnist": ROOT / "results" / "bench" / "fashion.csv"}   # benchmarks/bench_fashion.py
+# step of ``make fashion-track`` -> the parts of the bench's estimate that are that step
+STEP_PARTS = {"train-dense": ("train dense-",), "fig1-sap": ("eval sap",),
+              "train-adv": ("train adv-",), "fig3-4-adv": ("eval adv",),
+              "adaptive": ("adaptive ",), "fig6-mc": ("eval mc",),
+              "fig1c-iterative": ("eval iterative",), "fig5-baselines": ("eval baselines",),
+              "train-dropout": ("train dropout-",), "fig2-dropout": ("eval dropout",),
+              "sdr-table1": (), "sdr-adaptive": ()}     # not estimated: measured only
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """One track step: the bench's estimate and the time measured here (seconds; None: none)."""
+
+    step: str
+    estimate: float | None
+    measured: float | None
+    status: str
+
+
+def _csv(path: Path) -> list[dict]:
+    return claims._read(path)
+
+
+def _training(models_dir: Path, runs: Sequence[str], epochs: Sequence[int]) -> tuple[float, str]:
+    """Training seconds from the runs' ``log.csv`` (every session's epochs) and a status."""
+    total, logged, finished = 0.0, 0, 0
+    for run in runs:
+        log = _csv(models_dir / run / "log.csv")
+        total += sum(float(r["seconds"]) for r in log)
+        logged += len(log)
+        finished += (models_dir / run / "final.json").is_file()
+    if finished == len(runs):
+        return total, "done"
+    return total, (f"{logged} of {sum(epochs)} epochs" if logged else "not run")
+
+
+def step_costs(results_dir: Path, models_dir: Path, bench_csv: Path, *, profile: str,
+               steps: Sequence[str]) -> list[StepCost]:
+    """Per track step (``steps``): the estimate of ``bench_csv`` (rows of ``profile``) and the
+    time measured here: training from its runs' logs, the other steps from ``track.csv`` (the
+    wall time of every run of the step, interrupted ones included)."""
+    bench = [r for r in _csv(bench_csv) if r.get("profile") == profile]
+    track_rows = _csv(Path(results_dir) / "track.csv")
+    out = []
+    for step in steps:
+        prefixes = STEP_PARTS.get(step)
+        if prefixes is None:
+            continue
+        parts = [r for r in bench if r["part"].startswith(prefixes)]
+        estimate = sum(float(r["seconds"]) for r in parts) if parts else None
+        if step.startswith("train-"):
+            runs = [r["part"].split(" ", 1)[1] for r in parts]
+            epochs = [int(re.search(r"(\d+) epochs", r["detail"]).group(1)) for r in parts]
+            measured, status = _training(Path(models_dir), runs, epochs) if runs else (None,
+                                                                                        "—")
+        else:
+            mine = [r for r in track_rows if r["step"] == step]
+            measured = sum(float(r["seconds"]) for r in mine) if mine else None
+            status = ("not run" if not mine else "done" if mine[-1]["exit"] == "0"
+                      else "stopped, resumes")
+        out.append(StepCost(step, estimate, measured or None, status))
+    return out
+
+
+def _hours(seconds: float | None) -> str:
+    return DASH if seconds is None else f"{seconds / 3600:.2f} h"
+
+
+def _cost_table(costs: Sequence[StepCost], bench_csv: Path) -> list[str]:
+    lines = ["| step of `make fashion-track` | estimate (`make bench`) | measured here | status |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {c.step} | {_hours(c.estimate)} | {_hours(c.measured)} | {c.status} |"
+              for c in costs]
+    total = sum(c.estimate or 0 for c in costs)
+    spent = sum(c.measured or 0 for c in costs)
+    lines.append(f"| **total** | {_hours(total)} | {_hours(spent)} so far | |")
+    return [f"**What it costs here** (2 CPU cores; estimate from `{rel(bench_csv)}`, training "
+            "measured from the runs' `log.csv`, the other steps from `track.csv`, reruns and "
+            "interrupted runs included; the bench does not estimate Khan et al.'s table):",
+            ""] + lines
 
 
 def readme_block(text: str, dataset: str) -> tuple[int, int]:

@@ -7,7 +7,9 @@ machine), one MXNet job at a time, and appends one row per step to
 the commit and the UTC start and end. Every target resumes what an earlier, interrupted run
 left (checkpoints per epoch, rows and per-batch side files per task), so rerunning the track
 after an interruption continues it; a step that finds its work done takes seconds, and its row
-says so (``resumed``: how many earlier rows the step has).
+says so (``resumed``: how many earlier rows the step has). Stopping the track with SIGTERM or
+SIGINT stops the running step and still logs its time (``exit`` is then the step's negative
+signal number), so the time of a step run over several sessions adds up.
 
 Usage: ``python -m experiments.track [--dataset fashion-mnist] [--profile cpu] [--start STEP |
 --only STEP] [--dry-run]``; ``make fashion-track``. Steps: see ``STEPS`` (the ``weights`` step
@@ -17,6 +19,8 @@ trainers add their lines when runs finish).
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -71,6 +75,37 @@ def _utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _run_step(cmd: list[str]) -> tuple[int, int]:
+    """Run one step's command in its own process group; ``(exit status, signal)``.
+
+    SIGTERM or SIGINT to the track (``kill PID``, Ctrl-C) is passed on to the whole step (make
+    and the driver under it), whose time is then still logged; ``signal`` is 0 when none came.
+    The drivers keep what they finished (rows, per-batch side files, checkpoints)."""
+    received, procs = [], []
+
+    def stop(proc):
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def forward(signum, _frame):
+        received.append(signum)
+        for proc in procs:
+            stop(proc)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        procs.append(subprocess.Popen(cmd, start_new_session=True))
+        if received:                  # a signal came before the step had started
+            stop(procs[0])
+        code = procs[0].wait()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return code, (received[0] if received else 0)
+
+
 def run(args: Args) -> list:
     dataset = datasets.get_dataset(args.dataset)
     names = [s for s, _ in STEPS]
@@ -94,7 +129,7 @@ def run(args: Args) -> list:
         if args.dry_run:
             continue
         start, t0 = _utc(), time.time()
-        code = subprocess.run(cmd).returncode
+        code, stopped = _run_step(cmd)
         rows.append({"step": step, "target": target, "exit": code,
                      "seconds": round(time.time() - t0, 1),
                      "resumed": sum(1 for r in rows if r["step"] == step),
@@ -103,6 +138,9 @@ def run(args: Args) -> list:
         write_csv(path, [{k: r.get(k, "") for k in COLUMNS} for r in rows])
         print(f"== {step}: exit {code} after {rows[-1]['seconds']:.0f} s (logged in "
               f"{rel(path)})", file=sys.stderr, flush=True)
+        if stopped:
+            raise UsageError(f"stopped by signal {stopped} during step {step} after "
+                             f"{rows[-1]['seconds']:.0f} s (logged); rerun to resume it")
         if code != 0:
             raise UsageError(f"step {step} ({' '.join(cmd)}) failed with exit status {code}; "
                              f"fix it and rerun with --start {step}")

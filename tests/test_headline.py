@@ -144,3 +144,44 @@ def test_the_report_of_the_track_profile_rewrites_the_headline(folder, tmp_path,
     readme.write_text(f"{BEGIN}\n{END}\n")            # another profile leaves the README alone
     report.run(report.parse_args(["--dataset", "fashion-mnist", "--profile", "quick"]))
     assert readme.read_text() == f"{BEGIN}\n{END}\n"
+
+
+def test_step_costs_put_the_bench_estimate_beside_the_measured_time(tmp_path):
+    bench = tmp_path / "bench.csv"
+    bench.write_text("part,seconds,kind,detail,hours,profile\n"
+                     "train dense-cpu-seed0,100,measured,30 epochs in its log.csv,0,cpu\n"
+                     "train adv-cpu-seed0,50,extrapolated,20 epochs x 2.5 s,0,cpu\n"
+                     "eval sap,40,extrapolated,passes,0,cpu\n"
+                     "eval sap,999,extrapolated,passes,0,quick\n"
+                     "adaptive dense,30,extrapolated,passes,0,cpu\n"
+                     "adaptive dense+sap-100,70,extrapolated,passes,0,cpu\n"
+                     "train dropout-p0.1-cpu-seed0,10,extrapolated,2 epochs x 5 s,0,cpu\n"
+                     "train dropout-p0.5-cpu-seed0,10,extrapolated,2 epochs x 5 s,0,cpu\n")
+    models = tmp_path / "models"
+    for run, seconds, final in (("dense-cpu-seed0", (60, 30), True),
+                                ("adv-cpu-seed0", (7, 8, 9), False),
+                                ("dropout-p0.1-cpu-seed0", (4, 4), True),
+                                ("dropout-p0.5-cpu-seed0", (6,), False)):
+        (models / run).mkdir(parents=True)
+        (models / run / "log.csv").write_text(
+            "epoch,seconds\n" + "".join(f"{i + 1},{s}\n" for i, s in enumerate(seconds)))
+        if final:
+            (models / run / "final.json").write_text("{}")
+    (tmp_path / "track.csv").write_text(
+        "step,target,exit,seconds\nfig1-sap,cifar-sap,0,11.5\nadaptive,cifar-adaptive,-15,20\n"
+        "fig1-sap,cifar-sap,0,3.5\nsdr-table1,mnist-sdr,0,5\nadaptive,cifar-adaptive,0,10\n"
+        "fig6-mc,cifar-mc,0,1\nfig6-mc,cifar-mc,-15,2\n")
+    costs = {c.step: c for c in headline.step_costs(
+        tmp_path, models, bench, profile="cpu",
+        steps=["train-dense", "fig1-sap", "train-adv", "adaptive", "fig6-mc", "fig2-dropout",
+               "train-dropout", "sdr-table1"])}
+    assert costs["train-dense"] == headline.StepCost("train-dense", 100, 90, "done")
+    assert costs["train-adv"] == headline.StepCost("train-adv", 50, 24, "3 of 20 epochs")
+    assert costs["fig1-sap"] == headline.StepCost("fig1-sap", 40, 15, "done")
+    assert costs["adaptive"] == headline.StepCost("adaptive", 100, 30, "done")
+    assert costs["fig6-mc"] == headline.StepCost("fig6-mc", None, 3, "stopped, resumes")
+    assert costs["fig2-dropout"] == headline.StepCost("fig2-dropout", None, None, "not run")
+    assert costs["train-dropout"] == headline.StepCost("train-dropout", 20, 14, "3 of 4 epochs")
+    assert costs["sdr-table1"] == headline.StepCost("sdr-table1", None, 5, "done")
+    table = headline._cost_table(list(costs.values()), bench)
+    assert "| **total** | 0.09 h | 0.05 h so far | |" in table   # 310 s, 181 s

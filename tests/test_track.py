@@ -1,0 +1,114 @@
+"""The real-data track (experiments.track): steps in order, timed, resumable, stoppable.
+
+A fake ``make`` on PATH stands in for the experiments: it logs its arguments and does what the
+test's FAKE_MAKE variable says for one target (fail, or stop the track with SIGTERM)."""
+import csv
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import track
+
+FAKE = """#!/bin/bash
+echo "$*" >> "$FAKE_LOG"
+if [ "$1" = "$FAKE_FAIL" ]; then exit 3; fi
+if [ "$1" = "$FAKE_STOP" ]; then
+    sleep 60 & echo $! > "$FAKE_PID"
+    kill -TERM $PPID
+    wait
+fi
+exit 0
+"""
+
+
+class _Dataset:
+    def __init__(self, folder):
+        self.folder = folder
+
+    def results_dir(self, profile):
+        return self.folder
+
+
+@pytest.fixture()
+def fake(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    make = bin_dir / "make"
+    make.write_text(FAKE)
+    make.chmod(make.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls.txt"))
+    monkeypatch.setenv("FAKE_PID", str(tmp_path / "sleep.pid"))
+    for name in ("FAKE_FAIL", "FAKE_STOP"):
+        monkeypatch.setenv(name, "none")
+    monkeypatch.setattr(track.datasets, "get_dataset", lambda name: _Dataset(tmp_path))
+    return tmp_path
+
+
+def _calls(folder):
+    path = folder / "calls.txt"
+    return path.read_text().splitlines() if path.is_file() else []
+
+
+def _rows(folder):
+    with open(folder / "track.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_step_runs_in_order_and_a_rerun_counts_as_resumed(fake):
+    assert track.main(["--seed", "3"]) == 0
+    targets = [t for _, t in track.STEPS]
+    assert _calls(fake) == [f"{t} DATASET=fashion-mnist PROFILE=cpu SEED=3" for t in targets]
+    rows = _rows(fake)
+    assert [r["step"] for r in rows] == [s for s, _ in track.STEPS]
+    assert {r["exit"] for r in rows} == {"0"} and {r["resumed"] for r in rows} == {"0"}
+    assert track.main(["--only", "adaptive"]) == 0
+    rows = _rows(fake)
+    assert len(rows) == len(track.STEPS) + 1
+    assert rows[-1]["step"] == "adaptive" and rows[-1]["resumed"] == "1"
+
+
+def test_a_failed_step_stops_the_track_and_names_where_to_restart(fake, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_FAIL", "cifar-adv")
+    assert track.main(["--start", "train-adv"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: step fig3-4-adv") and "--start fig3-4-adv" in err
+    assert [c.split()[0] for c in _calls(fake)] == ["cifar-adv-train", "cifar-adv"]
+    assert [(r["step"], r["exit"]) for r in _rows(fake)] == [("train-adv", "0"),
+                                                             ("fig3-4-adv", "3")]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--only", "fig9"], "unknown step 'fig9'"),
+    (["--start", "nope"], "unknown step 'nope'"),
+    (["--start", "adaptive", "--only", "report"], "give --start or --only, not both")])
+def test_bad_steps_are_one_line_errors(fake, argv, message, capsys):
+    assert track.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert _calls(fake) == []
+
+
+def test_sigterm_stops_the_whole_step_and_still_logs_its_time(fake, monkeypatch, capsys):
+    """The fake step starts a grandchild, then sends SIGTERM to the track (its parent): the
+    track must stop make *and* the grandchild, log the step, and stop with one line."""
+    monkeypatch.setenv("FAKE_STOP", "cifar-adaptive")
+    t0 = time.time()
+    assert track.main(["--start", "fig3-4-adv"]) == 2
+    assert time.time() - t0 < 30                     # did not wait for the 60 s sleep
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "stopped by signal 15 during step adaptive" in err and "rerun to resume" in err
+    rows = _rows(fake)
+    assert [(r["step"], r["exit"]) for r in rows] == [("fig3-4-adv", "0"), ("adaptive", "-15")]
+    assert float(rows[-1]["seconds"]) >= 0
+    pid = int((fake / "sleep.pid").read_text())
+    for _ in range(50):                              # the grandchild is gone (or a zombie)
+        status = Path(f"/proc/{pid}/status")
+        if not status.exists() or "\nState:\tZ" in status.read_text():
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"the step's grandchild {pid} survived the SIGTERM")
+    assert [c.split()[0] for c in _calls(fake)] == ["cifar-adv", "cifar-adaptive"]
