@@ -14,14 +14,18 @@ __all__ = ["git_sha", "provenance", "write_csv"]
 
 
 def git_sha(cwd: str | os.PathLike | None = None) -> str:
-    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown'."""
+    """The checkout's commit (with '+dirty' for uncommitted changes), or 'unknown'.
+
+    Changes under ``results/`` do not count: a long run writes its own rows and checkpoints
+    there while it runs, and '+dirty' should mean that the code differs from the commit."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd, text=True,
                              capture_output=True, timeout=10).stdout.strip()
         if not sha:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":/", ":(top,exclude)results"], cwd=cwd,
                                text=True, capture_output=True, timeout=10).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -184,3 +184,27 @@ def test_a_finished_record_is_json(tmp_path):
     run = RunFolder(tmp_path / "r", config={})
     run.finish({"a": 1}, None)
     assert json.loads((tmp_path / "r" / "final.json").read_text()) == {"a": 1}
+
+
+def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path):
+    import subprocess
+
+    from sap_mx.results import git_sha
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "rows.csv").write_text("a\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    sha = git_sha(tmp_path)
+    assert len(sha) == 12 and "+" not in sha
+    (tmp_path / "results" / "rows.csv").write_text("a\nb\n")      # a run writing its rows
+    (tmp_path / "new.py").write_text("untracked\n")
+    assert git_sha(tmp_path) == sha
+    assert git_sha(tmp_path / "results") == sha                  # from a subfolder, the same
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_sha(tmp_path) == sha + "+dirty"
