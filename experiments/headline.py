@@ -18,11 +18,12 @@ Usage::
 """
 from __future__ import annotations
 
+import csv
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from sap_mx.io import write_text
 
 from . import claims, datasets, track
 from .claims import FIG3, Rows, Spec
-from .paper_compare import PAPER_NUMBERS, load_paper_numbers, load_results
+from .paper_compare import NOT_RESULTS, PAPER_NUMBERS, load_paper_numbers, load_results
 
 __all__ = ["README", "README_HEADLINES", "StepCost", "step_costs", "render", "update_readme",
            "readme_block", "main"]
@@ -44,8 +45,10 @@ ADAPTIVE_EPS = (1, 2, 4, 8, 16)                # lambdas of the worst-case table
 DASH = "—"
 
 # (label, spec) of the paper's-attack table: Fig. 1b for dense and SAP-100, Fig. 3 for ADV
-PAPER_ATTACK = {"dense": Spec("sap"), "SAP-100": Spec("sap", defense="sap", param=100),
-                "ADV": FIG3["ADV"], "ADV+SAP-100": FIG3["ADV+SAP-100"]}
+# (SAP models at the paper's 100 adversary MC samples, as the text above the table says)
+PAPER_ATTACK = {"dense": Spec("sap"), "SAP-100": Spec("sap", defense="sap", param=100, mc=100),
+                "ADV": FIG3["ADV"], "ADV+SAP-100": Spec("adv", model="adv", defense="sap",
+                                                        param=100, mc=100)}
 # (label, (model, defense, param)) of the worst-case table
 WORST = {"dense": ("dense", "none", None), "SAP-100": ("dense", "sap", 100.0),
          "ADV": ("adv", "none", None), "ADV+SAP-100": ("adv", "sap", 100.0)}
@@ -66,7 +69,8 @@ def _pct(mask) -> str:
 
 
 def _diff(a, b) -> str:
-    if a is None or b is None:
+    """``a - b`` paired, with its 95% interval; a dash unless both are on the same images."""
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
         return DASH
     r = metrics.paired_difference(a, b)
     return f"{100 * r.diff:+.1f} ({100 * r.lo:+.1f} to {100 * r.hi:+.1f})"
@@ -107,16 +111,46 @@ def _missing(get: Callable[[str, float], np.ndarray | None], eps_grid) -> list[s
     return [name for name in WORST if all(get(name, e) is None for e in eps_grid)]
 
 
+def _results(results_dir: Path) -> list[dict]:
+    """The figure rows; none when the folder has no result CSV yet (a malformed one is the
+    user's one-line error, as in the report)."""
+    if not any(p.name not in NOT_RESULTS for p in results_dir.glob("*.csv")):
+        return []
+    return load_results(results_dir)
+
+
+def _first(sizes: set[int]) -> str:
+    return "/".join(f"{s:,}" for s in sorted(sizes))
+
+
 def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
-           paper_csv: Path = PAPER_NUMBERS) -> list[str]:
-    """The block's Markdown lines (without the markers), from the CSVs in ``results_dir``."""
+           paper_csv: Path = PAPER_NUMBERS, models_dir: Path | None = None,
+           bench_csv: Path | None = None) -> list[str]:
+    """The block's Markdown lines (without the markers).
+
+    Parameters
+    ----------
+    results_dir : Path
+        The dataset's result CSVs (``sap.csv``, ``adv.csv``, ``adaptive.csv``, ``track.csv``)
+        and ``figures/``.
+    dataset, profile, seed : str, str, int
+        Whose rows are reported.
+    paper_csv : Path
+        The paper's numbers (its CIFAR-10 differences go beside ours).
+    models_dir, bench_csv : Path, optional
+        The trained runs (their ``log.csv`` time the training) and ``make bench``'s estimate;
+        default: the dataset's, and ``BENCH[dataset]``. No bench rows for ``profile``: no cost
+        table.
+
+    Returns
+    -------
+    list of str
+    """
     results_dir = Path(results_dir)
-    title = datasets.get_dataset(dataset).title
-    try:
-        results = load_results(results_dir)
-    except UsageError:
-        results = []
-    rows = Rows(results, claims._read(results_dir / "adaptive.csv"), profile=profile, seed=seed)
+    entry = datasets.get_dataset(dataset)
+    title = entry.title
+    rows = Rows(_results(results_dir), _read_csv(results_dir / "adaptive.csv"),
+                profile=profile, seed=seed)
     paper = _paper_diffs(paper_csv)
 
     def attacked(name, eps):
@@ -126,48 +160,47 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
         return rows.worst(*WORST[name], eps)
 
     table, sizes = _table(attacked, PAPER_EPS, paper)
-    where = f"`{rel(results_dir)}`"
-    n = "/".join(str(s) for s in sorted(sizes)) or DASH
-    lines = [f"*Generated from the CSVs in {where} (profile {profile}, seed {seed}) by "
-             "`experiments/headline.py`; `make report DATASET=" f"{dataset} PROFILE={profile}` "
+    first = f"; first {_first(sizes)} test images" if sizes else ""
+    lines = [f"*Generated from the CSVs in `{rel(results_dir)}` (profile {profile}, seed {seed}) "
+             f"by `experiments/headline.py`; `make report DATASET={dataset} PROFILE={profile}` "
              "rewrites it.*", "",
              f"**The paper's attack** on {title} (FGSM; SAP models attacked with a 100-sample "
-             f"Monte Carlo gradient, the paper's; first {n} test images): accuracy in %, and "
-             "each difference in points, paired on the same images, with its 95% interval. "
-             "The paper's columns are its CIFAR-10 differences, where its text quotes one.", ""]
-    lines += table
+             f"Monte Carlo gradient, the paper's{first}): accuracy in %, and each difference in "
+             "points, paired on the same images, with its 95% interval. The columns *paper, "
+             "CIFAR-10* are the paper's differences on CIFAR-10 where its text quotes one: "
+             f"another dataset, so they show the direction to expect, not a number {title} "
+             "should match.", ""]
     missing = _missing(attacked, PAPER_EPS)
-    if missing:
+    lines += table if len(missing) < len(WORST) else ["Not run yet."]
+    if 0 < len(missing) < len(WORST):
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
-    lines += [""]
     table, sizes = _table(worst, ADAPTIVE_EPS, None)
-    n = "/".join(str(s) for s in sorted(sizes)) or DASH
+    first = f"; first {_first(sizes)} test images" if sizes else ""
     missing = _missing(worst, ADAPTIVE_EPS)
-    lines += [f"**The adaptive worst case** on {title} (an image counts only if every attack "
+    lines += ["", f"**The adaptive worst case** on {title} (an image counts only if every attack "
               "leaves it correct: the paper's FGSM, PGD and APGD-CE/DLR with EOT, and BPDA for "
-              f"SAP; first {n} test images):", ""]
-    if len(missing) == len(WORST):
-        lines += ["Not run yet."]
-    else:
-        lines += table
-        if missing:
-            lines += ["", "Not run yet: " + ", ".join(missing) + "."]
+              f"SAP{first}):", ""]
+    lines += table if len(missing) < len(WORST) else ["Not run yet."]
+    if 0 < len(missing) < len(WORST):
+        lines += ["", "Not run yet: " + ", ".join(missing) + "."]
     figure, _ = claims.evaluate_claims(results_dir, profile=profile, seed=seed)
     counts = {k: sum(1 for _, v in figure if v is not None and v.verdict == k)
               for k in (claims.HOLDS, claims.FAILS, claims.OPEN)}
     judged = sum(counts.values())
-    lines += ["", f"**The paper's claims** (sections 4.1, 4.3-4.5; {len(figure)} in all, "
-              f"{judged} measured so far): {_count(counts[claims.HOLDS], 'holds', 'hold')}, "
+    lines += ["", f"**The paper's claims, tested on {title}** (sections 4.1, 4.3-4.5; "
+              f"{len(figure)} in all, {judged} measured so far): "
+              f"{_count(counts[claims.HOLDS], 'holds', 'hold')}, "
               f"{_count(counts[claims.FAILS], 'does not hold', 'do not hold')}, "
               f"{_count(counts[claims.OPEN], 'is', 'are')} inconclusive at this n "
               f"([the claims table]({rel(results_dir)}/REPORT.md))."]
-    bench_csv = BENCH.get(dataset)
+    bench_csv = Path(bench_csv) if bench_csv is not None else BENCH.get(dataset)
     if bench_csv is not None and bench_csv.is_file():
-        costs = step_costs(results_dir, datasets.get_dataset(dataset).models_dir(profile),
-                           bench_csv, profile=profile, steps=[s for s, _ in track.STEPS])
-        lines += [""] + _cost_table(costs, bench_csv)
+        costs = step_costs(results_dir, Path(models_dir or entry.models_dir(profile)), bench_csv,
+                           profile=profile, seed=seed, steps=[s for s, _ in track.STEPS])
+        if costs:
+            lines += [""] + _cost_table(costs, bench_csv)
     for caption, name in FIGURES:
-        path = results_dir / "figures" / name.format(results=datasets.get_dataset(dataset).results)
+        path = results_dir / "figures" / name.format(results=entry.results)
         if path.is_file():
             lines += ["", f"![{caption} on {title}]({rel(path)})"]
     return lines
@@ -192,56 +225,88 @@ STEP_PARTS = {"train-dense": ("train dense-",), "fig1-sap": ("eval sap",),
 
 @dataclass(frozen=True)
 class StepCost:
-    """One track step: the bench's estimate and the time measured here (seconds; None: none)."""
+    """One track step: the bench's estimate and the time measured here (seconds; None: none).
+    ``estimated``: False when the bench itself took the number from a finished run's log."""
 
     step: str
     estimate: float | None
     measured: float | None
     status: str
+    estimated: bool = True
 
 
-def _csv(path: Path) -> list[dict]:
-    return claims._read(path)
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
-def _training(models_dir: Path, runs: Sequence[str], epochs: Sequence[int]) -> tuple[float, str]:
-    """Training seconds from the runs' ``log.csv`` (every session's epochs) and a status."""
+def _number(row: Mapping, column: str, path: Path) -> float:
+    try:
+        return float(row[column])
+    except (KeyError, TypeError, ValueError):
+        raise UsageError(f"{rel(path)}: no number in column {column!r} of row {dict(row)}; "
+                         "regenerate the file") from None
+
+
+def _training(models_dir: Path, runs: Sequence[str], epochs: Sequence[int | None]
+              ) -> tuple[float, str]:
+    """Training seconds from the runs' ``log.csv`` (every session's finished epochs) and a
+    status."""
     total, logged, finished = 0.0, 0, 0
     for run in runs:
-        log = _csv(models_dir / run / "log.csv")
-        total += sum(float(r["seconds"]) for r in log)
+        path = models_dir / run / "log.csv"
+        log = _read_csv(path)
+        total += sum(_number(r, "seconds", path) for r in log)
         logged += len(log)
         finished += (models_dir / run / "final.json").is_file()
     if finished == len(runs):
         return total, "done"
-    return total, (f"{logged} of {sum(epochs)} epochs" if logged else "not run")
+    if not logged:
+        return total, "not run"
+    of = f" of {sum(epochs)}" if None not in epochs else ""
+    return total, f"{logged}{of} epochs"
+
+
+def _status(rows: Sequence[Mapping]) -> str:
+    """The state of a step from its ``track.csv`` rows (the last one decides)."""
+    if not rows:
+        return "not run"
+    code = int(float(rows[-1].get("exit") or 1))
+    return "done" if code == 0 else "stopped, resumes" if code < 0 else f"failed (exit {code})"
 
 
 def step_costs(results_dir: Path, models_dir: Path, bench_csv: Path, *, profile: str,
-               steps: Sequence[str]) -> list[StepCost]:
-    """Per track step (``steps``): the estimate of ``bench_csv`` (rows of ``profile``) and the
-    time measured here: training from its runs' logs, the other steps from ``track.csv`` (the
-    wall time of every run of the step, interrupted ones included)."""
-    bench = [r for r in _csv(bench_csv) if r.get("profile") == profile]
-    track_rows = _csv(Path(results_dir) / "track.csv")
+               steps: Sequence[str], seed: int = 0) -> list[StepCost]:
+    """Per track step (``steps``): the estimate of ``bench_csv`` (its rows of ``profile``) and
+    the time measured here: training from its runs' ``log.csv``, the other steps from
+    ``track.csv`` (the wall time of every run of the step, interrupted ones included). Empty
+    when the bench has no rows for ``profile``."""
+    bench = [r for r in _read_csv(bench_csv) if r.get("profile") == profile]
+    if not bench:
+        return []
+    track_csv = Path(results_dir) / "track.csv"
+    track_rows = [r for r in _read_csv(track_csv)
+                  if r.get("profile", profile) == profile and str(r.get("seed", seed)) == str(seed)]
     out = []
     for step in steps:
         prefixes = STEP_PARTS.get(step)
         if prefixes is None:
             continue
-        parts = [r for r in bench if r["part"].startswith(prefixes)]
-        estimate = sum(float(r["seconds"]) for r in parts) if parts else None
-        if step.startswith("train-"):
+        parts = [r for r in bench if r.get("part", "").startswith(prefixes)]
+        estimate = sum(_number(r, "seconds", bench_csv) for r in parts) if parts else None
+        estimated = not parts or any(r.get("kind") != "measured" for r in parts)
+        if step.startswith("train-") and parts:
             runs = [r["part"].split(" ", 1)[1] for r in parts]
-            epochs = [int(re.search(r"(\d+) epochs", r["detail"]).group(1)) for r in parts]
-            measured, status = _training(Path(models_dir), runs, epochs) if runs else (None,
-                                                                                        "—")
+            epochs = [int(m.group(1)) if (m := re.search(r"(\d+) epochs", r.get("detail", "")))
+                      else None for r in parts]
+            measured, status = _training(Path(models_dir), runs, epochs)
         else:
-            mine = [r for r in track_rows if r["step"] == step]
-            measured = sum(float(r["seconds"]) for r in mine) if mine else None
-            status = ("not run" if not mine else "done" if mine[-1]["exit"] == "0"
-                      else "stopped, resumes")
-        out.append(StepCost(step, estimate, measured or None, status))
+            mine = [r for r in track_rows if r.get("step") == step]
+            measured = sum(_number(r, "seconds", track_csv) for r in mine) if mine else None
+            status = _status(mine)
+        out.append(StepCost(step, estimate, measured or None, status, estimated))
     return out
 
 
@@ -250,17 +315,21 @@ def _hours(seconds: float | None) -> str:
 
 
 def _cost_table(costs: Sequence[StepCost], bench_csv: Path) -> list[str]:
+    bench = _read_csv(bench_csv)
+    cores = {r.get("cores") for r in bench if r.get("cores")}
     lines = ["| step of `make fashion-track` | estimate (`make bench`) | measured here | status |",
              "| --- | --- | --- | --- |"]
-    lines += [f"| {c.step} | {_hours(c.estimate)} | {_hours(c.measured)} | {c.status} |"
-              for c in costs]
-    total = sum(c.estimate or 0 for c in costs)
+    lines += [f"| {c.step} | {_hours(c.estimate)}{'' if c.estimated else ' (its log)'} "
+              f"| {_hours(c.measured)} | {c.status} |" for c in costs]
+    estimates = [c.estimate for c in costs if c.estimate is not None]
+    total = _hours(sum(estimates)) if estimates else DASH
     spent = sum(c.measured or 0 for c in costs)
-    lines.append(f"| **total** | {_hours(total)} | {_hours(spent)} so far | |")
-    return [f"**What it costs here** (2 CPU cores; estimate from `{rel(bench_csv)}`, training "
-            "measured from the runs' `log.csv`, the other steps from `track.csv`, reruns and "
-            "interrupted runs included; the bench does not estimate Khan et al.'s table):",
-            ""] + lines
+    lines.append(f"| **total** | {total} | {_hours(spent)} so far | |")
+    return [f"**What it costs here** ({'/'.join(sorted(cores)) or '?'} CPU cores; estimate "
+            f"from `{rel(bench_csv)}`, where *(its log)* marks a run the bench found finished; "
+            "training measured from the runs' `log.csv` (finished epochs only), the other steps "
+            "from `track.csv` (every run of the step, interrupted ones included); the bench "
+            "does not estimate Khan et al.'s table):", ""] + lines
 
 
 def readme_block(text: str, dataset: str) -> tuple[int, int]:
@@ -274,14 +343,15 @@ def readme_block(text: str, dataset: str) -> tuple[int, int]:
 
 
 def update_readme(results_dir: Path, *, dataset: str, profile: str, readme: Path | None = None,
-                  check: bool = False, seed: int = 0) -> bool:
+                  check: bool = False, seed: int = 0, models_dir: Path | None = None,
+                  bench_csv: Path | None = None) -> bool:
     """Rewrite the README's block (or with ``check`` only compare); True when it was current.
-    ``readme``: default ``README``, the repository's."""
+    ``readme``: default ``README``, the repository's; the rest as `render`."""
     readme = Path(readme or README)
     text = readme.read_text(encoding="utf-8")
     i, j = readme_block(text, dataset)
-    block = "\n" + "\n".join(render(results_dir, dataset=dataset, profile=profile,
-                                     seed=seed)) + "\n"
+    block = "\n" + "\n".join(render(results_dir, dataset=dataset, profile=profile, seed=seed,
+                                     models_dir=models_dir, bench_csv=bench_csv)) + "\n"
     current = text[i:j] == block
     if not current and not check:
         write_text(readme, text[:i] + block + text[j:])
@@ -300,19 +370,21 @@ class Args:
 
 
 def run(args: Args) -> list[Path]:
+    """Rewrite (or with ``--check`` compare) the README's block of ``args.dataset``."""
     if args.dataset not in README_HEADLINES:
         raise UsageError(f"no README headline for dataset {args.dataset!r}; valid: "
                          + ", ".join(README_HEADLINES))
     profile = args.profile or README_HEADLINES[args.dataset]
     folder = datasets.get_dataset(args.dataset).results_dir(profile)
-    current = update_readme(folder, dataset=args.dataset, profile=profile,
-                            readme=Path(args.readme), check=args.check)
+    readme = Path(args.readme)
+    current = update_readme(folder, dataset=args.dataset, profile=profile, readme=readme,
+                            check=args.check)
     if args.check and not current:
-        raise UsageError(f"{args.readme}: the {args.dataset} headline is out of date; run make "
+        raise UsageError(f"{rel(readme)}: the {args.dataset} headline is out of date; run make "
                          f"report DATASET={args.dataset} PROFILE={profile}")
-    print(f"{args.readme}: {args.dataset} headline "
-          + ("current" if current else "rewritten"))
-    return []
+    if current:
+        print(f"{rel(readme)}: the {args.dataset} headline is current")
+    return [] if current else [readme]
 
 
 def main(argv=None) -> int:

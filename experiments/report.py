@@ -299,6 +299,7 @@ def run(args: Args) -> list[Path]:
                             dataset=args.dataset, profile=args.profile)]
     # the README's generated headline follows the track's own rows (experiments.headline)
     if (headline.README_HEADLINES.get(args.dataset) == args.profile and not args.results_dir
+            and not args.out and Path(args.paper) == PAPER_NUMBERS
             and not headline.update_readme(folder, dataset=args.dataset, profile=args.profile)):
         written.append(headline.README)
     return written

@@ -7,9 +7,10 @@ machine), one MXNet job at a time, and appends one row per step to
 the commit and the UTC start and end. Every target resumes what an earlier, interrupted run
 left (checkpoints per epoch, rows and per-batch side files per task), so rerunning the track
 after an interruption continues it; a step that finds its work done takes seconds, and its row
-says so (``resumed``: how many earlier rows the step has). Stopping the track with SIGTERM or
-SIGINT stops the running step and still logs its time (``exit`` is then the step's negative
-signal number), so the time of a step run over several sessions adds up.
+says so (``resumed``: how many earlier rows the step has). Stopping the track with SIGTERM,
+SIGINT or SIGHUP stops the running step and still logs its time (``exit`` is then the step's
+negative signal number, or make's status), so the time of a step run over several sessions adds
+up; the track then exits with status 2 before the next step.
 
 Usage: ``python -m experiments.track [--dataset fashion-mnist] [--profile cpu] [--start STEP |
 --only STEP] [--dry-run]``; ``make fashion-track``. Steps: see ``STEPS`` (the ``weights`` step
@@ -75,35 +76,48 @@ def _utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _run_step(cmd: list[str]) -> tuple[int, int]:
-    """Run one step's command in its own process group; ``(exit status, signal)``.
+class _Stopper:
+    """Catches SIGTERM, SIGINT and SIGHUP (unless ignored, as under ``nohup``) for the whole
+    track, and passes them on to the running step's process group (make and the driver under
+    it: each step runs in its own session, so it would not get a terminal's signals itself).
+    The track then logs the step's time and stops before the next step."""
 
-    SIGTERM or SIGINT to the track (``kill PID``, Ctrl-C) is passed on to the whole step (make
-    and the driver under it), whose time is then still logged; ``signal`` is 0 when none came.
-    The drivers keep what they finished (rows, per-batch side files, checkpoints)."""
-    received, procs = [], []
+    def __init__(self):
+        self.received = 0
+        self.proc: subprocess.Popen | None = None
+        self._old = {}
 
-    def stop(proc):
+    def __enter__(self):
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            if signal.getsignal(s) is not signal.SIG_IGN:
+                self._old[s] = signal.signal(s, self._forward)
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._old.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+    def _stop_step(self):
+        proc = self.proc
+        if proc is not None and proc.returncode is None:   # never a reaped (reusable) pid
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def _forward(self, signum, _frame):
+        self.received = self.received or signum
+        self._stop_step()
+
+    def run(self, cmd: list[str]) -> int:
+        """Run one step's command in its own process group; its exit status."""
+        self.proc = subprocess.Popen(cmd, start_new_session=True)
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-    def forward(signum, _frame):
-        received.append(signum)
-        for proc in procs:
-            stop(proc)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        procs.append(subprocess.Popen(cmd, start_new_session=True))
-        if received:                  # a signal came before the step had started
-            stop(procs[0])
-        code = procs[0].wait()
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-    return code, (received[0] if received else 0)
+            if self.received:             # a signal came before the step had started
+                self._stop_step()
+            return self.proc.wait()
+        finally:
+            self.proc = None
 
 
 def run(args: Args) -> list:
@@ -122,32 +136,38 @@ def run(args: Args) -> list:
     if path.is_file():
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
-    for step, target in steps:
-        cmd = ["make", target, f"DATASET={args.dataset}", f"PROFILE={args.profile}",
-               f"SEED={args.seed}"]
-        print(f"== {step}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        if args.dry_run:
-            continue
-        start, t0 = _utc(), time.time()
-        code, stopped = _run_step(cmd)
-        rows.append({"step": step, "target": target, "exit": code,
-                     "seconds": round(time.time() - t0, 1),
-                     "resumed": sum(1 for r in rows if r["step"] == step),
-                     "dataset": args.dataset, "profile": args.profile, "seed": args.seed,
-                     "git_sha": git_sha(), "utc_start": start, "utc_end": _utc()})
-        write_csv(path, [{k: r.get(k, "") for k in COLUMNS} for r in rows])
-        print(f"== {step}: exit {code} after {rows[-1]['seconds']:.0f} s (logged in "
-              f"{rel(path)})", file=sys.stderr, flush=True)
-        if stopped:
-            raise UsageError(f"stopped by signal {stopped} during step {step} after "
-                             f"{rows[-1]['seconds']:.0f} s (logged); rerun to resume it")
-        if code != 0:
-            raise UsageError(f"step {step} ({' '.join(cmd)}) failed with exit status {code}; "
-                             f"fix it and rerun with --start {step}")
+    with _Stopper() as stopper:
+        for step, target in steps:
+            if stopper.received:
+                raise UsageError(f"stopped by signal {stopper.received} before step {step}; "
+                                 f"rerun with --start {step}")
+            cmd = ["make", target, f"DATASET={args.dataset}", f"PROFILE={args.profile}",
+                   f"SEED={args.seed}"]
+            print(f"== {step}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+            if args.dry_run:
+                continue
+            start, t0 = _utc(), time.time()
+            code = stopper.run(cmd)
+            rows.append({"step": step, "target": target, "exit": code,
+                         "seconds": round(time.time() - t0, 1),
+                         "resumed": sum(1 for r in rows if r["step"] == step),
+                         "dataset": args.dataset, "profile": args.profile, "seed": args.seed,
+                         "git_sha": git_sha(), "utc_start": start, "utc_end": _utc()})
+            write_csv(path, [{k: r.get(k, "") for k in COLUMNS} for r in rows])
+            print(f"== {step}: exit {code} after {rows[-1]['seconds']:.0f} s (logged in "
+                  f"{rel(path)})", file=sys.stderr, flush=True)
+            if stopper.received:
+                raise UsageError(f"stopped by signal {stopper.received} during step {step} "
+                                 f"after {rows[-1]['seconds']:.0f} s (logged); rerun to resume "
+                                 "it")
+            if code != 0:
+                raise UsageError(f"step {step} ({' '.join(cmd)}) failed with exit status "
+                                 f"{code}; fix it and rerun with --start {step}")
     return [] if args.dry_run else [path]
 
 
 def main(argv=None) -> int:
+    """Run the track; returns the exit status (2 for user mistakes and stops)."""
     return cli_main(run, parse_args, argv)
 
 

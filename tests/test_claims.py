@@ -7,28 +7,7 @@ import pytest
 from experiments import claims, report
 from runkit.rows import mask_hex
 
-COLUMNS = ["experiment", "figure", "model", "defense", "param", "attack", "attack_model",
-           "mc_samples", "eps", "accuracy", "n", "predict_mc", "seed", "profile", "data",
-           "checkpoint", "git_sha", "utc", "correct"]
-
-
-def _row(model, defense, param, eps, mask, *, experiment="sap", attack="fgsm",
-         attack_model="self", mc=1, profile="cpu"):
-    return {"experiment": experiment, "figure": "1b", "model": model, "defense": defense,
-            "param": "" if param is None else f"{param:g}", "attack": attack,
-            "attack_model": attack_model, "mc_samples": mc, "eps": eps,
-            "accuracy": round(float(mask.mean()), 6), "n": len(mask),
-            "predict_mc": 1 if defense == "none" else 20, "seed": 0, "profile": profile,
-            "data": "fashion-mnist", "checkpoint": f"{model}@0", "git_sha": "x",
-            "utc": "2026-12-01T00:00:00Z", "correct": mask_hex(mask)}
-
-
-def _write(path, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
+from image_rows import COLUMNS, row as _row, write_rows as _write
 
 def _mask(rng, n, p):
     return rng.random(n) < p

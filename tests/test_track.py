@@ -17,7 +17,7 @@ echo "$*" >> "$FAKE_LOG"
 if [ "$1" = "$FAKE_FAIL" ]; then exit 3; fi
 if [ "$1" = "$FAKE_STOP" ]; then
     sleep 60 & echo $! > "$FAKE_PID"
-    kill -TERM $PPID
+    kill -$FAKE_SIGNAL $PPID
     wait
 fi
 exit 0
@@ -44,6 +44,7 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_PID", str(tmp_path / "sleep.pid"))
     for name in ("FAKE_FAIL", "FAKE_STOP"):
         monkeypatch.setenv(name, "none")
+    monkeypatch.setenv("FAKE_SIGNAL", "TERM")
     monkeypatch.setattr(track.datasets, "get_dataset", lambda name: _Dataset(tmp_path))
     return tmp_path
 
@@ -91,15 +92,19 @@ def test_bad_steps_are_one_line_errors(fake, argv, message, capsys):
     assert _calls(fake) == []
 
 
-def test_sigterm_stops_the_whole_step_and_still_logs_its_time(fake, monkeypatch, capsys):
-    """The fake step starts a grandchild, then sends SIGTERM to the track (its parent): the
-    track must stop make *and* the grandchild, log the step, and stop with one line."""
+@pytest.mark.parametrize("name, number", [("TERM", 15), ("INT", 2), ("HUP", 1)])
+def test_a_signal_stops_the_whole_step_and_still_logs_its_time(fake, monkeypatch, capsys,
+                                                                name, number):
+    """The fake step starts a grandchild, then signals the track (its parent): the track must
+    stop make *and* the grandchild (its own session: it gets no terminal signal itself), log
+    the step, run no further step, and stop with one line."""
     monkeypatch.setenv("FAKE_STOP", "cifar-adaptive")
+    monkeypatch.setenv("FAKE_SIGNAL", name)
     t0 = time.time()
     assert track.main(["--start", "fig3-4-adv"]) == 2
     assert time.time() - t0 < 30                     # did not wait for the 60 s sleep
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "stopped by signal 15 during step adaptive" in err and "rerun to resume" in err
+    assert f"stopped by signal {number} during step adaptive" in err and "rerun to resume" in err
     rows = _rows(fake)
     assert [(r["step"], r["exit"]) for r in rows] == [("fig3-4-adv", "0"), ("adaptive", "-15")]
     assert float(rows[-1]["seconds"]) >= 0
