@@ -284,7 +284,7 @@ def run(args: Args) -> list[Path]:
                                                       {**meta, "data": data_label},
                                                       ladder=mnist or not b.main_models
                                                       or key in b.main_models)
-            bar = progress_bar(args.progress, len(todo), f"{key} adaptive")
+            bar = progress_bar(args.progress, len(todo), f"{key} adaptive", unit="task")
             for spec, eps in todo:
                 row_meta = spec_meta(meta, spec)
                 partial = Partial(out, repr(sorted({**row_meta, **spec, "eps": eps,
