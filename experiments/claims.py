@@ -25,7 +25,12 @@ Verdicts (``MARGIN`` = 2 percentage points, our choice, not the paper's):
   model, added in quadrature, and the same rules with a margin of 0.02.
 
 The second part puts the claims that the adaptive evaluation can measure under its worst case
-(``experiments.adaptive``: the per-image AND over every attack, the robust accuracy).
+(``experiments.adaptive``: the per-image AND over every attack, the robust accuracy). A worst
+case is an upper bound on a model's robust accuracy, and a loose one when the attacks on that
+model fail their sanity checks (``sap_mx.attacks.sanity_checks``: e.g. PGD-EOT had not
+converged). A verdict that such a bound could overturn becomes *inconclusive*, with the reason:
+"A is higher than B" cannot hold while A's attack failed (A's true accuracy may be lower), nor
+fail while B's did; "lower" is the mirror image; "similar" is not judged when either failed.
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ import numpy as np
 from runkit.rows import hex_mask
 from sap_mx import metrics
 
+from .adaptive_table import sanity_of
 from .paper_compare import latest_rows, load_results
 from .zoo import model_label
 
@@ -117,6 +123,17 @@ class Rows:
                  and r["defense"] == defense and _same(_num(r["param"]), param)
                  and float(r["eps"]) == eps and r.get("correct")]
         return _decode(found[0]) if found else None
+
+    def suspect(self, model: str, defense: str, param) -> str | None:
+        """Why the adaptive attacks on a model are not to be trusted (its sanity verdict under
+        the current rule, ``adaptive_table.sanity_of``), or None when they passed."""
+        for r in self.adaptive:
+            if (r["model"] == model and r["defense"] == defense
+                    and _same(_num(r["param"]), param) and r.get("sanity_ok")):
+                ok, reason = sanity_of(r)
+                if not ok:
+                    return reason or "failed"
+        return None
 
     def ece(self, calibration: Sequence[Mapping], model: str, defense: str, param, eps: float):
         """(ECE, its standard error, n) of one Fig. 4 panel from its bins: the newest
@@ -238,10 +255,27 @@ def _score(get: MaskFn, eps: Sequence[float]) -> np.ndarray | None:
     return np.mean(masks, axis=0)
 
 
+def _unsafe(verdict: str, kind: str, suspects: tuple[str | None, str | None]) -> list[int]:
+    """Which sides' loose upper bounds could overturn ``verdict`` (indices into ``suspects``):
+    a side whose true accuracy may be lower than measured."""
+    if verdict == OPEN:
+        return []
+    if kind == "similar":
+        sides = [0, 1]
+    elif kind == "lower":
+        sides = [1] if verdict == HOLDS else [0]
+    else:  # higher, and little-gain ("A is not much higher than B")
+        sides = [0] if (verdict == HOLDS) == (kind == "higher") else [1]
+    return [i for i in sides if suspects[i]]
+
+
 def compare(a: MaskFn, b: MaskFn, eps: Sequence[float], kind: str, names: tuple[str, str],
-            margin: float = MARGIN, where: str | None = None) -> Verdict | None:
+            margin: float = MARGIN, where: str | None = None,
+            suspects: tuple[str | None, str | None] = (None, None)) -> Verdict | None:
     """``a`` against ``b`` (mask getters by lambda) over ``eps``: kind is ``higher``, ``lower``,
-    ``similar`` or ``little-gain``."""
+    ``similar`` or ``little-gain``. ``suspects``: for accuracies that are upper bounds (the
+    adaptive worst case), why each side's attacks failed their sanity checks, or None; a
+    verdict that a side's loose bound could overturn is inconclusive instead."""
     sa, sb = _score(a, eps), _score(b, eps)
     if sa is None or sb is None or len(sa) != len(sb) or len(sa) < 2:
         return None
@@ -254,7 +288,15 @@ def compare(a: MaskFn, b: MaskFn, eps: Sequence[float], kind: str, names: tuple[
         verdict = _little_gain(r, margin)
     else:
         verdict = _directional(r, kind == "higher", margin)
-    return Verdict(verdict, _describe(r, *names, where), r.n)
+    text = _describe(r, *names, where)
+    # an accuracy of 0 on every image is exact: no stronger attack lowers it
+    unsafe = [i for i in _unsafe(verdict, kind, suspects) if (sa, sb)[i].any()]
+    if unsafe:
+        text += "".join(f"; not judged: {names[i]}'s attacks failed their sanity check (the "
+                        "adaptive table says why), so its accuracy is a loose upper bound"
+                        for i in unsafe)
+        verdict = OPEN
+    return Verdict(verdict, text, r.n)
 
 
 def all_of(parts: Sequence[Verdict | None], prefix: str = "") -> Verdict | None:
@@ -531,8 +573,21 @@ CHECKS: dict[str, Callable] = {
 # ---------------------------------------------------------------------------------------------
 # the same claims under the adaptive evaluation's worst case
 # ---------------------------------------------------------------------------------------------
-def _worst(rows: Rows, model: str, defense: str = "none", param=None) -> MaskFn:
-    return lambda eps: rows.worst(model, defense, param, eps)
+@dataclass(frozen=True)
+class _Worst:
+    """One model's worst-case masks by lambda, and why its attacks are suspect (or None)."""
+
+    get: MaskFn
+    suspect: str | None
+
+
+def _worst(rows: Rows, model: str, defense: str = "none", param=None) -> _Worst:
+    return _Worst(lambda eps: rows.worst(model, defense, param, eps),
+                  rows.suspect(model, defense, param))
+
+
+def _vs(a: _Worst, b: _Worst, eps, kind: str, names: tuple[str, str]) -> Verdict | None:
+    return compare(a.get, b.get, eps, kind, names, suspects=(a.suspect, b.suspect))
 
 
 def adaptive_checks(rows: Rows) -> dict[str, Verdict | None]:
@@ -541,15 +596,15 @@ def adaptive_checks(rows: Rows) -> dict[str, Verdict | None]:
     four = {"dense": dense, "SAP-100": sap, "ADV": adv, "ADV+SAP-100": adv_sap}
     out = {}
     for eps in ATTACKED:
-        out[f"sap100_gain_eps{eps}"] = compare(sap, dense, (eps,), "higher", ("SAP-100", "dense"))
-    out["sap100_cost_eps0"] = compare(sap, dense, (0,), "lower", ("SAP-100", "dense"))
-    out["sap100_cost_eps16"] = compare(sap, dense, (16,), "lower", ("SAP-100", "dense"))
-    out["adv_similar_small_eps"] = all_of([compare(adv_sap, adv, (e,), "similar",
-                                                   ("ADV+SAP-100", "ADV")) for e in SMALL])
-    out["adv_sap_gain_eps16"] = compare(adv_sap, adv, (16,), "higher", ("ADV+SAP-100", "ADV"))
+        out[f"sap100_gain_eps{eps}"] = _vs(sap, dense, (eps,), "higher", ("SAP-100", "dense"))
+    out["sap100_cost_eps0"] = _vs(sap, dense, (0,), "lower", ("SAP-100", "dense"))
+    out["sap100_cost_eps16"] = _vs(sap, dense, (16,), "lower", ("SAP-100", "dense"))
+    out["adv_similar_small_eps"] = all_of([_vs(adv_sap, adv, (e,), "similar",
+                                               ("ADV+SAP-100", "ADV")) for e in SMALL])
+    out["adv_sap_gain_eps16"] = _vs(adv_sap, adv, (16,), "higher", ("ADV+SAP-100", "ADV"))
     for claim, name, eps in (("sap100_best_small_eps", "SAP-100", SMALL),
                              ("adv_sap_best_large_eps", "ADV+SAP-100", (16,))):
-        parts = [compare(four[name], four[o], (e,), "higher", (name, o))
+        parts = [_vs(four[name], four[o], (e,), "higher", (name, o))
                  for e in eps for o in four if o != name]
         out[claim] = None if any(p is None for p in parts) else all_of(parts)
     others = sorted({(r["model"], r["defense"], _num(r["param"])) for r in rows.adaptive
@@ -559,11 +614,11 @@ def adaptive_checks(rows: Rows) -> dict[str, Verdict | None]:
         eps = sorted({float(r["eps"]) for r in rows.adaptive if r["defense"] == defense
                       and r["attack"] == "worst-case" and float(r["eps"]) > 0})
         for e in eps:
-            parts.append(compare(_worst(rows, model, defense, param), sap, (e,), "lower",
-                                 (model_label(model, defense, param), "SAP-100")))
+            parts.append(_vs(_worst(rows, model, defense, param), sap, (e,), "lower",
+                             (model_label(model, defense, param), "SAP-100")))
     out["baselines_below_sap"] = all_of(parts)
-    out["iterative_sap_beats_dense"] = all_of([compare(sap, dense, (e,), "higher",
-                                                       ("SAP-100", "dense")) for e in ATTACKED])
+    out["iterative_sap_beats_dense"] = all_of([_vs(sap, dense, (e,), "higher",
+                                                   ("SAP-100", "dense")) for e in ATTACKED])
     return out
 
 

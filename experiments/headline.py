@@ -183,6 +183,12 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
     lines += table if len(missing) < len(WORST) else ["Not run yet."]
     if 0 < len(missing) < len(WORST):
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
+    for name in WORST:
+        reason = rows.suspect(*WORST[name]) if name not in missing else None
+        if reason:
+            lines += ["", f"**{name}: its attacks failed their sanity check** ({reason}). Its "
+                      "worst case is an upper bound that a longer attack would lower, so a gain "
+                      "in its column is not established; the claims table judges none on it."]
     figure, _ = claims.evaluate_claims(results_dir, profile=profile, seed=seed)
     counts = {k: sum(1 for _, v in figure if v is not None and v.verdict == k)
               for k in (claims.HOLDS, claims.FAILS, claims.OPEN)}

@@ -102,7 +102,61 @@ def test_sanity_flags_accuracy_that_rises_with_more_steps(monkeypatch):
     ok, reason = ad.sanity(None, x, y, check_eps=ad.MNIST_FAMILY.check_eps,
                            clip=ad.MNIST_FAMILY.clip, steps=TINY.steps, eot_samples=2,
                            predict_mc=2, batch=TINY.batch)
-    assert not ok and reason == "doubling steps raised accuracy 10.0% -> 90.0%"
+    assert not ok and reason == ("doubling steps raised accuracy 10.0% -> 90.0% (unbounded 0.0%, "
+                                 "steps/EOT ladder 10.0/90.0/10.0)")
+
+
+@pytest.mark.parametrize("rungs, ok, text", [
+    # Fashion-MNIST's SAP-100 at lambda 8 (n = 1,000): more steps and more EOT samples both
+    # lower PGD-EOT's accuracy far beyond noise: the attack had not converged
+    ((0.179, 0.110, 0.117), False,
+     "doubling steps lowered accuracy 17.9% -> 11.0%; doubling EOT samples lowered accuracy "
+     "17.9% -> 11.7%; the attack had not converged (unbounded 0.0%, steps/EOT ladder "
+     "17.9/11.0/11.7)"),
+    # its dense model: the changes are within 2 standard errors of the difference
+    ((0.023, 0.022, 0.018), True, "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8"),
+    ((0.30, 0.27, 0.30), True, "unbounded 0.0%, steps/EOT ladder 30.0/27.0/30.0"),
+    ((0.30, 0.25, 0.30), False, "doubling steps lowered accuracy 30.0% -> 25.0%; the attack "
+                                "had not converged (unbounded 0.0%, steps/EOT ladder "
+                                "30.0/25.0/30.0)"),
+    (None, True, "unbounded 0.0% (no steps/EOT ladder)"),
+])
+def test_judge_fails_an_attack_that_more_steps_or_samples_make_stronger(rungs, ok, text):
+    from sap_mx.attacks import judge
+
+    assert judge(0.0, rungs, 1000) == (ok, text)
+
+
+def test_rejudge_applies_the_current_rule_to_recorded_measurements():
+    from sap_mx.attacks import rejudge
+
+    old = "unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7"   # the older rule said ok
+    ok, reason = rejudge(True, old, 1000)
+    assert not ok and reason.endswith("the attack had not converged (" + old + ")")
+    assert rejudge(ok, reason, 1000) == (ok, reason)           # the new text judges the same
+    assert rejudge(True, "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8", 1000)[0]
+    assert rejudge(True, "unbounded 3.0% (no steps/EOT ladder)", 1000) == (
+        False, "unbounded PGD leaves 3.0% (> 1.0%) (unbounded 3.0% (no steps/EOT ladder))")
+    # a failure of the older rule named only its failing rung: it keeps its verdict
+    assert rejudge(False, "doubling steps raised accuracy 10.0% -> 90.0%", 100) == (
+        False, "doubling steps raised accuracy 10.0% -> 90.0%")
+
+
+def test_the_driver_rewrites_verdicts_of_an_older_rule(tmp_path):
+    from runkit import KeyedRows
+
+    store = KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS)
+    base = {k: "x" for k in ad.KEY_FIELDS}
+    store.add([{**base, "model": "sap", "n": 1000, "sanity_ok": True,
+                "sanity": "unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7"},
+               {**base, "model": "dense", "n": 1000, "sanity_ok": True,
+                "sanity": "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8"}])
+    before = (tmp_path / "adaptive.csv").read_text()
+    ad.rejudge_rows(KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS))
+    rows = {r["model"]: r for r in KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS).rows.values()}
+    assert rows["sap"]["sanity_ok"] == "False" and "not converged" in rows["sap"]["sanity"]
+    assert rows["dense"]["sanity_ok"] == "True"
+    assert "17.9/11.0/11.7" in before and before != (tmp_path / "adaptive.csv").read_text()
 
 
 @pytest.mark.parametrize("argv, match", [

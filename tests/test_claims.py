@@ -149,3 +149,81 @@ def test_partial_or_damaged_rows_are_not_measured(folder):
     assert v["sap100_gain_eps1"] is None and v["sap100_gain_eps2"] is not None
     # a claim with several parts is not judged on some of them
     assert claims.all_of([v["sap100_gain_eps2"], None]) is None
+
+
+def _adaptive_rows(folder, masks, sanity):
+    """adaptive.csv of worst-case rows: ``masks[(model, defense, param)][eps]``, each model's
+    rows with ``sanity[(model, defense, param)]`` = (sanity_ok, sanity text)."""
+    rows = []
+    for (model, defense, param), by_eps in masks.items():
+        ok, text = sanity[(model, defense, param)]
+        for e, mask in by_eps.items():
+            rows.append({"family": "image", "model": model, "defense": defense, "param": param,
+                         "attack": "worst-case", "eps": e, "n": len(mask),
+                         "accuracy": mask.mean(), "predict_mc": 10, "seed": 0,
+                         "profile": "cpu", "checkpoint": "c", "sanity_ok": ok, "sanity": text,
+                         "correct": mask_hex(mask), "utc": "2026-12-01T00:00:00Z"})
+    with open(folder / "adaptive.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.parametrize("ladder, verdict", [
+    # written as ok by the older rule, which looked only for a rise: judged again, it fails
+    ("17.9/11.0/11.7", claims.OPEN),
+    ("2.3/2.2/1.8", claims.HOLDS),          # flat within noise: converged
+])
+def test_a_gain_measured_with_an_unconverged_attack_is_not_judged(folder, ladder, verdict):
+    rng = np.random.default_rng(4)
+    n = 1000
+    dense = {e: _mask(rng, n, p) for e, p in ((0, 0.9), (1, 0.3), (2, 0.2), (4, 0.1))}
+    dense[16] = np.zeros(n, bool)
+    sap = {e: m | (rng.random(n) < 0.3) for e, m in dense.items()}   # far above dense
+    sap[16] = np.zeros(n, bool)
+    sap[0] = dense[0].copy()
+    sap[0][np.flatnonzero(dense[0])[:30]] = False                    # 3 points lower, clean
+    _adaptive_rows(folder, {("dense", "none", ""): dense, ("dense", "sap", "100"): sap},
+                   {("dense", "none", ""): ("True", "unbounded 0.0%, steps/EOT ladder "
+                                                     "2.3/2.2/1.8"),
+                    ("dense", "sap", "100"): ("True", f"unbounded 0.0%, steps/EOT ladder "
+                                                       f"{ladder}")})
+    _, adaptive = claims.evaluate_claims(folder, profile="cpu")
+    v = _by_id(adaptive)
+    for claim in ("sap100_gain_eps1", "sap100_gain_eps4", "iterative_sap_beats_dense"):
+        assert v[claim].verdict == verdict
+        assert ("not judged: SAP-100's attacks failed" in v[claim].measurement) == (
+            verdict == claims.OPEN)
+    # SAP-100 lower than dense at lambda 0: its accuracy can only fall further, dense's
+    # attacks passed: the verdict stands either way
+    assert v["sap100_cost_eps0"].verdict == claims.HOLDS
+    # 0% on every image is exact whatever the attack: judged either way
+    assert v["sap100_cost_eps16"].verdict == claims.FAILS
+    assert "not judged" not in v["sap100_cost_eps16"].measurement
+
+
+def test_which_side_of_a_comparison_a_loose_bound_can_overturn():
+    rng = np.random.default_rng(5)
+    n = 1000
+    low, high = _mask(rng, n, 0.2), _mask(rng, n, 0.2) | _mask(rng, n, 0.4)
+    get = {"low": lambda e: low, "high": lambda e: high}
+    names = ("A", "B")
+
+    def verdict(a, b, kind, suspects):
+        return claims.compare(get[a], get[b], (1,), kind, names, suspects=suspects).verdict
+
+    # A higher than B, measured: only A's loose bound can overturn it
+    assert verdict("high", "low", "higher", ("x", None)) == claims.OPEN
+    assert verdict("high", "low", "higher", (None, "x")) == claims.HOLDS
+    # A not higher than B, measured: only B's loose bound can overturn it
+    assert verdict("low", "high", "higher", ("x", None)) == claims.FAILS
+    assert verdict("low", "high", "higher", (None, "x")) == claims.OPEN
+    # the mirror image
+    assert verdict("low", "high", "lower", (None, "x")) == claims.OPEN
+    assert verdict("low", "high", "lower", ("x", None)) == claims.HOLDS
+    assert verdict("high", "low", "lower", ("x", None)) == claims.OPEN
+    assert verdict("high", "low", "lower", (None, "x")) == claims.FAILS
+    # 'adds little': a gain surely under the margin could grow if B falls
+    assert verdict("low", "low", "little-gain", (None, "x")) == claims.OPEN
+    assert verdict("low", "low", "little-gain", ("x", None)) == claims.HOLDS
+    assert verdict("low", "low", "similar", ("x", None)) == claims.OPEN

@@ -133,6 +133,27 @@ def test_the_block_holds_paired_differences_and_the_papers_cifar10_numbers(folde
     assert linked == [f"![Fig. 3 on Fashion-MNIST]({(path / 'figures' / 'fig3_adv.png').resolve()})"]
 
 
+def test_a_model_whose_attacks_failed_their_sanity_check_is_named_under_the_table(folder):
+    path = folder[0]
+    with open(path / "adaptive.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert not any("sanity check" in x for x in headline.render(path, dataset="fashion-mnist",
+                                                                profile="cpu", **NO_COST))
+    for r in rows:   # written as ok by the older rule; the ladder fell: not converged
+        r["sanity_ok"] = "True"
+        r["sanity"] = ("unbounded 0.0%, steps/EOT ladder " +
+                       ("17.9/11.0/11.7" if r["defense"] == "sap" else "2.3/2.2/1.8"))
+    with open(path / "adaptive.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = headline.render(path, dataset="fashion-mnist", profile="cpu", **NO_COST)
+    flagged = [x for x in lines if "failed their sanity check" in x]
+    assert len(flagged) == 1 and flagged[0].startswith(
+        "**SAP-100: its attacks failed their sanity check** (doubling steps lowered accuracy "
+        "17.9% -> 11.0%;") and "upper bound" in flagged[0]
+
+
 def test_update_rewrites_only_the_block_and_check_reports_a_stale_one(folder, tmp_path):
     path = folder[0]
     readme = tmp_path / "README.md"

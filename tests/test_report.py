@@ -323,6 +323,20 @@ def test_adaptive_section_puts_the_papers_attack_next_to_the_adaptive_ones(resul
     assert "come from 1 result rows in `sap.csv`" in text  # adaptive.csv is not a result table
 
 
+def test_the_adaptive_table_judges_older_rows_by_the_current_rule(results_dir):
+    common = dict(family="image", model="dense", defense="sap", param="100", loss="ce",
+                  steps=10, eot_samples=4, n=1000, predict_mc=10, seed=0, profile="cpu",
+                  checkpoint="c@1", data="fashion-mnist", git_sha="abc",
+                  utc="2026-01-01T00:00:00Z", sanity_ok="True",  # the older rule's verdict
+                  sanity="unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7")
+    write_csv(results_dir / "adaptive.csv", [{**common, "attack": "pgd", "eps": 8,
+                                              "accuracy": 0.171}])
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert ("| dense+sap-100 | 8 |  |  | 17.1 |  |  |  | FAILED: doubling steps lowered accuracy "
+            "17.9% -> 11.0%; doubling EOT samples lowered accuracy 17.9% -> 11.7%; the attack "
+            "had not converged (unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7) | cpu |") in text
+
+
 def test_a_folder_with_only_the_adaptive_evaluation_still_gets_a_report(results_dir):
     common = dict(family="cifar", model="dense", defense="none", param="", loss="ce", steps=4,
                   eot_samples=1, n=16, predict_mc=1, seed=0, profile="smoke", checkpoint="c@1",

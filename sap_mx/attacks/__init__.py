@@ -7,7 +7,8 @@ are the attacks of Khan et al.'s MNIST Table 1; ``EOT`` wraps a stochastic model
 expectation for any attack. ``pgd`` and ``apgd`` (with EOT gradients) and ``bpda`` (SAP's
 backward pass as the identity) are the adaptive attacks of the project's stronger evaluation, and
 ``sanity`` checks that an attack is strong enough to trust (unbounded -> 0%, more steps or EOT
-samples do not help the model). No
+samples change nothing: the attack has converged; ``judge`` and ``rejudge`` are that rule on
+recorded measurements). No
 attack changes a model's mode: gradients are taken with BatchNorm in inference mode on a
 parameter-sharing view (see ``gradients``).
 """
@@ -20,8 +21,8 @@ from .iterative import bim, project
 from .localsearch import local_search
 from .noise import random_noise
 from .pgd import apgd, apgd_checkpoints, pgd
-from .sanity_checks import pgd_attack, sanity
+from .sanity_checks import judge, pgd_attack, rejudge, sanity
 
 __all__ = ["fgsm", "fgsm_step", "fgsm_minimal", "deepfool", "local_search", "EOT", "bim",
            "pgd", "apgd", "apgd_checkpoints", "bpda", "random_noise", "input_gradient", "gradient_view", "project", "LOSSES",
-           "pgd_attack", "sanity"]
+           "pgd_attack", "sanity", "judge", "rejudge"]

@@ -5,23 +5,29 @@ Robustness"; AutoAttack keeps its checks beside its attacks in the same way).
 
 1. an unbounded attack (lambda = the whole pixel range) brings accuracy to about 0%: at most
    1%, or one image of a small set;
-2. accuracy does not rise (beyond 2 standard errors of the difference) when the steps double or
-   when the EOT samples double, at the check lambda.
+2. the attack has converged at the check lambda: accuracy neither rises nor falls (beyond 2
+   standard errors of the difference) when the steps double or when the EOT samples double.
+   A rise means the attack misbehaves; a fall means it had not converged (Carlini et al. ask
+   that more iterations not change the result), so the model's accuracies are
+   upper bounds that a longer attack lowers: a model that looks robust may only look it.
 
 A failure means the attack, not the defense, is the weak link: the accuracies it reports are
-not upper bounds to rely on.
+not numbers to rely on. ``judge`` is the rule, applied to the measurements; ``rejudge`` applies
+the current rule again to the measurements recorded in an earlier verdict's text (rows written
+when check 2 only looked for a rise), so a report never shows a verdict of an older rule.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable
+import re
+from typing import Callable, Sequence
 
 import mxnet as mx
 
 from ..evaluate import accuracy
 from .pgd import pgd
 
-__all__ = ["pgd_attack", "sanity"]
+__all__ = ["pgd_attack", "sanity", "judge", "rejudge"]
 
 
 def pgd_attack(net, eps: float, *, steps: int, eot_samples: int, clip, loss: str = "ce"):
@@ -58,24 +64,67 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
                         mc_samples=predict_mc, batch=batch)
 
     unbounded = acc("unbounded", hi - lo, steps, eot_samples)
+    rungs = None
+    if ladder:
+        rungs = [acc(f"ladder/{s}/{e}", check_eps, s, e)
+                 for s, e in ((steps, eot_samples), (2 * steps, eot_samples),
+                              (steps, 2 * eot_samples))]
+    return judge(unbounded, rungs, len(x))
+
+
+def _measured(unbounded: float, rungs: Sequence[float] | None) -> str:
+    if rungs is None:
+        return f"unbounded {100 * unbounded:.1f}% (no steps/EOT ladder)"
+    return (f"unbounded {100 * unbounded:.1f}%, steps/EOT ladder "
+            + "/".join(f"{100 * a:.1f}" for a in rungs))
+
+
+def judge(unbounded: float, rungs: Sequence[float] | None, n: int) -> tuple[bool, str]:
+    """The verdict of checks 1 and 2 on their measurements: the unbounded attack's accuracy and
+    the ladder's three accuracies (steps x eot, 2 steps x eot, steps x 2 eot; None without the
+    ladder) on ``n`` images. Returns (ok, one line): the measurements when ok, else each
+    problem followed by the measurements in parentheses."""
     problems = []
-    limit = max(0.01, 1 / len(x))  # about 0%: at most 1%, or one image of a small set
+    limit = max(0.01, 1 / n)  # about 0%: at most 1%, or one image of a small set
     if unbounded > limit + 1e-12:
         problems.append(f"unbounded PGD leaves {100 * unbounded:.1f}% (> {100 * limit:.1f}%)")
 
     def var(p):  # binomial variance of an accuracy, p floored at one image
-        p = min(max(p, 1 / len(x)), 1 - 1 / len(x))
-        return p * (1 - p) / len(x)
+        p = min(max(p, 1 / n), 1 - 1 / n)
+        return p * (1 - p) / n
 
-    if not ladder:
-        return (not problems), ("; ".join(problems) or
-                                f"unbounded {100 * unbounded:.1f}% (no steps/EOT ladder)")
-    rungs = []
-    for s, e in ((steps, eot_samples), (2 * steps, eot_samples), (steps, 2 * eot_samples)):
-        rungs.append(acc(f"ladder/{s}/{e}", check_eps, s, e))
-    for name, a in (("doubling steps", rungs[1]), ("doubling EOT samples", rungs[2])):
-        if a > rungs[0] + 2 * math.sqrt(var(rungs[0]) + var(a)):
-            problems.append(f"{name} raised accuracy {100 * rungs[0]:.1f}% -> {100 * a:.1f}%")
-    return (not problems), ("; ".join(problems) or
-                            f"unbounded {100 * unbounded:.1f}%, steps/EOT ladder "
-                            + "/".join(f"{100 * a:.1f}" for a in rungs))
+    if rungs is not None:
+        base, fell = rungs[0], False
+        for name, a in (("doubling steps", rungs[1]), ("doubling EOT samples", rungs[2])):
+            noise = 2 * math.sqrt(var(base) + var(a))
+            if a > base + noise:
+                problems.append(f"{name} raised accuracy {100 * base:.1f}% -> {100 * a:.1f}%")
+            elif a < base - noise:
+                problems.append(f"{name} lowered accuracy {100 * base:.1f}% -> {100 * a:.1f}%")
+                fell = True
+        if fell:
+            problems.append("the attack had not converged")
+    measured = _measured(unbounded, rungs)
+    if not problems:
+        return True, measured
+    return False, "; ".join(problems) + f" ({measured})"
+
+
+_UNBOUNDED = re.compile(r"unbounded (?:PGD leaves )?(\d+(?:\.\d+)?)%")
+_LADDER = re.compile(r"steps/EOT ladder (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)")
+
+
+def rejudge(ok: bool, reason: str, n: int) -> tuple[bool, str]:
+    """``judge`` on the measurements recorded in a verdict's text (``ok``, ``reason``: a row's
+    ``sanity_ok`` and ``sanity``): the current rule on old rows, with the measurements as
+    recorded (to 0.1 points). A text that does not record its measurements (a failure of the
+    older rule, which named only the failing rung) keeps its verdict; so does one whose ladder
+    the text lacks although the rule ran it."""
+    found = _UNBOUNDED.search(reason or "")
+    if found is None or n <= 0:
+        return ok, reason
+    ladder = _LADDER.search(reason)
+    if ladder is None and "no steps/EOT ladder" not in reason:
+        return ok, reason
+    rungs = None if ladder is None else [float(g) / 100 for g in ladder.groups()]
+    return judge(float(found.group(1)) / 100, rungs, n)
