@@ -32,6 +32,7 @@ from sap_mx import metrics
 from sap_mx.io import write_text
 
 from . import claims, datasets, track
+from .adaptive import IMAGE_FAMILY
 from .claims import FIG3, Rows, Spec
 from .paper_compare import NOT_RESULTS, PAPER_NUMBERS, load_paper_numbers, load_results
 
@@ -186,9 +187,10 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
     for name in WORST:
         reason = rows.suspect(*WORST[name]) if name not in missing else None
         if reason:
-            lines += ["", f"**{name}: its attacks failed their sanity check** ({reason}). Its "
-                      "worst case is an upper bound that a longer attack would lower, so a gain "
-                      "in its column is not established; the claims table judges none on it."]
+            lines += ["", f"**{name}: its attacks failed their sanity check** at the check "
+                      f"λ = {IMAGE_FAMILY.check_eps:g}: {reason}. Its worst case is an upper "
+                      "bound that a longer attack would lower, so a gain in its column is not "
+                      "established; the claims table judges none on it."]
     figure, _ = claims.evaluate_claims(results_dir, profile=profile, seed=seed)
     counts = {k: sum(1 for _, v in figure if v is not None and v.verdict == k)
               for k in (claims.HOLDS, claims.FAILS, claims.OPEN)}

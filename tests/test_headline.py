@@ -150,8 +150,8 @@ def test_a_model_whose_attacks_failed_their_sanity_check_is_named_under_the_tabl
     lines = headline.render(path, dataset="fashion-mnist", profile="cpu", **NO_COST)
     flagged = [x for x in lines if "failed their sanity check" in x]
     assert len(flagged) == 1 and flagged[0].startswith(
-        "**SAP-100: its attacks failed their sanity check** (doubling steps lowered accuracy "
-        "17.9% -> 11.0%;") and "upper bound" in flagged[0]
+        "**SAP-100: its attacks failed their sanity check** at the check λ = 8: doubling "
+        "steps lowered accuracy 17.9% -> 11.0%;") and "upper bound" in flagged[0]
 
 
 def test_update_rewrites_only_the_block_and_check_reports_a_stale_one(folder, tmp_path):
