@@ -11,7 +11,11 @@ vanilla one) and each lambda of the family's grid, the accuracy under:
 * ``pgd``: PGD, ``steps`` steps of 2.5 lambda / steps, random start, CE loss, EOT over
   ``eot_samples`` passes per gradient;
 * ``apgd-ce`` and ``apgd-dlr``: APGD with EOT (``apgd_iter`` iterations);
-* ``pgd-bpda`` (SAP models): PGD whose gradients go through ``bpda(model)``.
+* ``pgd-bpda`` (SAP models): PGD whose gradients go through ``bpda(model)``;
+* ``<attack>@<steps>x<eot>``: the profile's ``long_attacks``, longer runs of one attack on the
+  main SAP models at ``long_eps`` (``model_tasks``): whether it has converged there
+  (``sap_mx.attacks.convergence``, judged by the report); each joins the worst case at its
+  lambda.
 
 Predictions of stochastic models: the mean softmax of ``predict_mc`` passes (as in the paper).
 
@@ -162,6 +166,32 @@ def attacks_for(is_sap: bool, stochastic: bool, mnist: bool, b: AdaptiveProfile)
     return out
 
 
+def long_attack_name(attack: str, steps: int, eot: int) -> str:
+    """The row name of a longer run of ``attack``: ``pgd-bpda@40x4`` (40 steps, 4 EOT samples),
+    so that it never shares a column with the profile's own run."""
+    return f"{attack}@{steps}x{eot}"
+
+
+def base_attack(name: str) -> str:
+    """``pgd-bpda@40x4`` -> ``pgd-bpda``."""
+    return name.split("@")[0]
+
+
+def model_tasks(b: AdaptiveProfile, model: tuple, family_eps: tuple, *, is_sap: bool,
+                stochastic: bool, mnist: bool) -> list[tuple[dict, float]]:
+    """Every (attack setting, lambda) one model is evaluated at: the profile's attacks at the
+    model's lambdas (``model_eps``), then, for a main model with SAP, the profile's longer
+    attacks at ``long_eps`` (the driver and ``experiments.cost`` both count from here)."""
+    grid = family_eps if mnist else model_eps(b, model, family_eps)
+    tasks = [(spec, eps) for spec in attacks_for(is_sap, stochastic, mnist, b) for eps in grid]
+    if is_sap and not mnist and model_key(*model) in b.main_models:
+        for attack, steps, eot in b.long_attacks:
+            spec = {"attack": long_attack_name(attack, steps, eot), "loss": "ce",
+                    "steps": steps, "eot_samples": eot}
+            tasks += [(spec, eps) for eps in b.long_eps]
+    return tasks
+
+
 def make_attack(net, eps: float, spec: dict, clip):
     """An ``attack(xb, yb)`` (NumPy batches in, adversarial NDArray out) for one setting."""
     def attack(x, y) -> mx.nd.NDArray:
@@ -170,8 +200,8 @@ def make_attack(net, eps: float, spec: dict, clip):
         if spec["attack"] == "paper":
             g = input_gradient(net, x, y, mc_samples=spec["eot_samples"])
             return fgsm_step(mx.nd.array(x), g, eps, clip=clip)
-        if spec["attack"] in ("pgd", "pgd-bpda"):
-            adversary = bpda(net) if spec["attack"] == "pgd-bpda" else net
+        if base_attack(spec["attack"]) in ("pgd", "pgd-bpda"):
+            adversary = bpda(net) if base_attack(spec["attack"]) == "pgd-bpda" else net
             return pgd(adversary, x, y, eps, steps=spec["steps"],
                        step_size=2.5 * eps / spec["steps"], mc_samples=spec["eot_samples"],
                        loss=spec["loss"], clip=clip)
@@ -200,12 +230,15 @@ def robust_resumable(net, x, y, attack, *, predict_mc: int, batch: int, partial:
     return ok
 
 
-def worst_case_rows(store: KeyedRows, meta: dict, specs: list[dict], eps_grid, n: int) -> list:
-    """Per lambda, the examples correct under every attack run with the model's prediction
-    passes (AutoAttack's robust accuracy): a ``worst-case`` row, or none while any is missing."""
+def worst_case_rows(store: KeyedRows, meta: dict, tasks: list[tuple[dict, float]],
+                    n: int) -> list:
+    """Per lambda, the examples correct under every attack run there with the model's
+    prediction passes (AutoAttack's robust accuracy; ``tasks``: ``model_tasks``): a
+    ``worst-case`` row, or none while any is missing."""
     out = []
-    same = [spec for spec in specs if spec_meta(meta, spec)["predict_mc"] == meta["predict_mc"]]
-    for eps in eps_grid:
+    for eps in dict.fromkeys(e for _, e in tasks):
+        same = [spec for spec, e in tasks if e == eps
+                and spec_meta(meta, spec)["predict_mc"] == meta["predict_mc"]]
         rows = [store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
                 for spec in same]
         if any(r is None or not r.get("correct") for r in rows):
@@ -217,6 +250,17 @@ def worst_case_rows(store: KeyedRows, meta: dict, specs: list[dict], eps_grid, n
                     "combines": "+".join(spec["attack"] for spec in same),
                     **{k: rows[0][k] for k in ("sanity_ok", "sanity", "data")}})
     return out
+
+
+def recorded_sanity(store: KeyedRows, meta: dict) -> tuple[bool, str] | None:
+    """The sanity verdict already written in one of the model's rows (the current rule, on its
+    recorded measurements), or None: a finished model given only longer runs of an attack (added
+    to the profile later) is not checked again."""
+    for row in store.rows.values():
+        if row.get("sanity") and all(str(row.get(k)) == str(v) for k, v in meta.items()
+                                     if k != "predict_mc"):
+            return rejudge(row.get("sanity_ok") == "True", row["sanity"], int(row["n"]))
+    return None
 
 
 def rejudge_rows(store: KeyedRows) -> None:
@@ -285,7 +329,8 @@ def run(args: Args) -> list[Path]:
     for (base, defense, param), net, stochastic, is_sap, ckpt in models:
         key = model_key(base, defense, param)
         predict_mc = b.predict_mc if stochastic else 1
-        specs = attacks_for(is_sap, stochastic, mnist, b)
+        tasks = model_tasks(b, (base, defense, param), family.eps, is_sap=is_sap,
+                            stochastic=stochastic, mnist=mnist)
         meta = {"family": name, "model": base, "defense": defense,
                 "param": fmt_param(param), "n": len(x), "predict_mc": predict_mc,
                 "seed": args.seed, "profile": args.profile, "checkpoint": ckpt}
@@ -295,15 +340,20 @@ def run(args: Args) -> list[Path]:
             row = store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
             return row is not None and bool(row.get("correct"))  # older rows lack the masks
 
-        grid = family.eps if mnist else model_eps(b, (base, defense, param), family.eps)
-        todo = [(spec, eps) for spec in specs for eps in grid if not done(spec, eps)]
+        todo = [(spec, eps) for spec, eps in tasks if not done(spec, eps)]
         if todo:
             start = time.time()
-            ok, reason, sanity_partials = check_model(net, x, y, family, b, stochastic,
-                                                      predict_mc, args.seed, key, out,
-                                                      {**meta, "data": data_label},
-                                                      ladder=mnist or not b.main_models
-                                                      or key in b.main_models)
+            finished = all(done(spec, eps) for spec, eps in tasks if "@" not in spec["attack"])
+            recorded = recorded_sanity(store, meta) if finished else None
+            if recorded is not None:   # checked when its rows were written; only longer runs
+                # are new (an unfinished model resumes its checks from their side files)
+                (ok, reason), sanity_partials = recorded, []
+            else:
+                ok, reason, sanity_partials = check_model(net, x, y, family, b, stochastic,
+                                                          predict_mc, args.seed, key, out,
+                                                          {**meta, "data": data_label},
+                                                          ladder=mnist or not b.main_models
+                                                          or key in b.main_models)
             bar = progress_bar(args.progress, len(todo), f"{key} adaptive", unit="task")
             for spec, eps in todo:
                 row_meta = spec_meta(meta, spec)
@@ -318,7 +368,8 @@ def run(args: Args) -> list[Path]:
                                                             zlib.crc32(f"{k}/{s}".encode())))
                 store.add([{**row_meta, **spec, "eps": eps,
                             "accuracy": round(float(mask.mean()), 6),
-                            "attack_model": "bpda" if spec["attack"] == "pgd-bpda" else "self",
+                            "attack_model": ("bpda" if base_attack(spec["attack"]) == "pgd-bpda"
+                                             else "self"),
                             "mc_samples": spec["eot_samples"], "sanity_ok": ok,
                             "sanity": reason, "data": data_label, "correct": mask_hex(mask),
                             "git_sha": sha,
@@ -332,7 +383,7 @@ def run(args: Args) -> list[Path]:
                 partial.clear()
             print(f"  {key:24s} sanity {'ok' if ok else 'FAILED'} ({reason})  "
                   f"({time.time() - start:.0f} s)", file=sys.stderr, flush=True)
-        worst = [r for r in worst_case_rows(store, meta, specs, grid, len(x))
+        worst = [r for r in worst_case_rows(store, meta, tasks, len(x))
                  if any(str(r[k]) != (store.rows.get(store.key(r)) or {}).get(k)
                         for k in ("correct", "combines", "accuracy"))]  # new or changed
         if worst:

@@ -28,7 +28,9 @@ The second part puts the claims that the adaptive evaluation can measure under i
 (``experiments.adaptive``: the per-image AND over every attack, the robust accuracy). A worst
 case is an upper bound on a model's robust accuracy, and a loose one when the attacks on that
 model fail their sanity checks (``sap_mx.attacks.sanity_checks``: e.g. PGD-EOT had not
-converged). A verdict that such a bound could overturn becomes *inconclusive*, with the reason:
+converged). Where the profile ran longer attacks at a lambda (``long_attacks``), their
+convergence decides instead, at that lambda. A verdict that such a bound could overturn becomes
+*inconclusive*, with the reason:
 "A is higher than B" cannot hold while A's attack failed (A's true accuracy may be lower), nor
 fail while B's did; "lower" is the mirror image; "similar" is not judged when either failed.
 """
@@ -45,7 +47,7 @@ import numpy as np
 from runkit.rows import hex_mask
 from sap_mx import metrics
 
-from .adaptive_table import sanity_of
+from .adaptive_table import convergence_of, sanity_of
 from .paper_compare import latest_rows, load_results
 from .zoo import model_label
 
@@ -124,15 +126,30 @@ class Rows:
                  and float(r["eps"]) == eps and r.get("correct")]
         return _decode(found[0]) if found else None
 
-    def suspect(self, model: str, defense: str, param) -> str | None:
-        """Why the adaptive attacks on a model are not to be trusted (its sanity verdict under
-        the current rule, ``adaptive_table.sanity_of``), or None when they passed."""
-        for r in self.adaptive:
-            if (r["model"] == model and r["defense"] == defense
-                    and _same(_num(r["param"]), param) and r.get("sanity_ok")):
-                ok, reason = sanity_of(r)
-                if not ok:
-                    return reason or "failed"
+    def model_rows(self, model: str, defense: str, param) -> list[Mapping]:
+        """The adaptive rows of one model."""
+        return [r for r in self.adaptive if r["model"] == model and r["defense"] == defense
+                and _same(_num(r["param"]), param)]
+
+    def suspect(self, model: str, defense: str, param, eps: Sequence[float] = ()) -> str | None:
+        """Why the adaptive attacks on a model are not to be trusted at ``eps`` (every lambda
+        when empty), or None. At a lambda with longer runs of its strongest attack, their
+        convergence decides (``adaptive_table.convergence_of``); elsewhere its sanity verdict
+        under the current rule (``adaptive_table.sanity_of``)."""
+        mine = self.model_rows(model, defense, param)
+        unchecked = False
+        for e in eps or [None]:
+            verdict = convergence_of(mine, e) if e is not None else None
+            if verdict is None:
+                unchecked = True
+            elif not verdict[0]:
+                return verdict[1]
+        if unchecked:
+            for r in mine:
+                if r.get("sanity_ok"):
+                    ok, reason = sanity_of(r)
+                    if not ok:
+                        return reason or "failed"
         return None
 
     def ece(self, calibration: Sequence[Mapping], model: str, defense: str, param, eps: float):
@@ -575,19 +592,20 @@ CHECKS: dict[str, Callable] = {
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Worst:
-    """One model's worst-case masks by lambda, and why its attacks are suspect (or None)."""
+    """One model's worst-case masks by lambda, and why its attacks are suspect at some
+    lambdas (or None)."""
 
     get: MaskFn
-    suspect: str | None
+    suspect: Callable[[Sequence[float]], "str | None"]
 
 
 def _worst(rows: Rows, model: str, defense: str = "none", param=None) -> _Worst:
     return _Worst(lambda eps: rows.worst(model, defense, param, eps),
-                  rows.suspect(model, defense, param))
+                  lambda eps: rows.suspect(model, defense, param, eps))
 
 
 def _vs(a: _Worst, b: _Worst, eps, kind: str, names: tuple[str, str]) -> Verdict | None:
-    return compare(a.get, b.get, eps, kind, names, suspects=(a.suspect, b.suspect))
+    return compare(a.get, b.get, eps, kind, names, suspects=(a.suspect(eps), b.suspect(eps)))
 
 
 def adaptive_checks(rows: Rows) -> dict[str, Verdict | None]:

@@ -1,7 +1,7 @@
 """What a profile costs: forward and backward passes counted per part, times measured unit costs.
 
 The figure experiments and the adaptive evaluation are counted from the same task lists and
-attack settings the drivers run (``image_eval.EXPERIMENTS``, ``adaptive.attacks_for``), so a
+attack settings the drivers run (``image_eval.EXPERIMENTS``, ``adaptive.model_tasks``), so a
 change of profile or grid changes the estimate with it. A *gradient* is one forward and one
 backward pass of one image (one MC / EOT sample); a *prediction* is one forward pass of one
 image. Stochastic models (SAP, noise, dropout on) and deterministic ones are counted apart,
@@ -124,12 +124,12 @@ def adaptive_passes(profile: str, *, eps_grid=adaptive.IMAGE_FAMILY.eps) -> dict
     for base, defense, param in adaptive.IMAGE_MODELS:
         stochastic = defense not in DETERMINISTIC
         predict_mc = b.predict_mc if stochastic else 1
-        grid = adaptive.model_eps(b, (base, defense, param), eps_grid)
         key = adaptive.model_key(base, defense, param)
         total = sanity_passes(b, stochastic, predict_mc,
                               ladder=not b.main_models or key in b.main_models)
-        for spec in adaptive.attacks_for(defense == "sap", stochastic, False, b):
-            for eps in grid:
-                total = total + attack_passes(spec, stochastic, predict_mc, eps)
+        for spec, eps in adaptive.model_tasks(b, (base, defense, param), eps_grid,
+                                              is_sap=defense == "sap", stochastic=stochastic,
+                                              mnist=False):
+            total = total + attack_passes(spec, stochastic, predict_mc, eps)
         out[key] = total * b.n_test
     return out

@@ -33,6 +33,7 @@ from sap_mx.io import write_text
 
 from . import claims, datasets, track
 from .adaptive import IMAGE_FAMILY
+from .adaptive_table import convergence_of
 from .claims import FIG3, Rows, Spec
 from .paper_compare import NOT_RESULTS, PAPER_NUMBERS, load_paper_numbers, load_results
 
@@ -185,12 +186,26 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
     if 0 < len(missing) < len(WORST):
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
     for name in WORST:
-        reason = rows.suspect(*WORST[name]) if name not in missing else None
+        if name in missing:
+            continue
+        reason = rows.suspect(*WORST[name])
+        longer = [(e, convergence_of(rows.model_rows(*WORST[name]), e)) for e in ADAPTIVE_EPS]
+        longer = [(e, v) for e, v in longer if v is not None]
+        text = []
         if reason:
-            lines += ["", f"**{name}: its attacks failed their sanity check** at the check "
-                      f"λ = {IMAGE_FAMILY.check_eps:g}: {reason}. Its worst case is an upper "
-                      "bound that a longer attack would lower, so a gain in its column is not "
-                      "established; the claims table judges none on it."]
+            text.append(f"**{name}: its attacks failed their sanity check** at the check "
+                        f"λ = {IMAGE_FAMILY.check_eps:g}: {reason}.")
+        for e, (converged, line) in longer:
+            if reason or not converged:
+                text.append(f"At λ = {e:g}, longer runs of its strongest attack: {line}.")
+        if text:
+            cleared = [f"{e:g}" for e, (converged, _) in longer if converged]
+            where = (f" except at λ = {', '.join(cleared)}, where the longer runs converged"
+                     if cleared else "")
+            text.append("Where no longer run converged, its worst case is an upper bound that a "
+                        "longer attack would lower, so a gain there is not established; the "
+                        f"claims table judges none on it{where}.")
+            lines += ["", " ".join(text)]
     figure, _ = claims.evaluate_claims(results_dir, profile=profile, seed=seed)
     counts = {k: sum(1 for _, v in figure if v is not None and v.verdict == k)
               for k in (claims.HOLDS, claims.FAILS, claims.OPEN)}

@@ -64,6 +64,11 @@ class AdaptiveProfile:
     eps_grid: tuple = ()
     main_models: tuple = ()
     other_eps: tuple = ()
+    # longer runs of one attack, (attack, steps, EOT samples), on the main models with SAP at
+    # long_eps: whether the strongest attack has converged where the claims are decided
+    # (sap_mx.attacks.convergence); each also joins the worst case at its lambda
+    long_attacks: tuple = ()
+    long_eps: tuple = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,11 +117,16 @@ ADAPTIVE = Profiles("the adaptive evaluation", {
     "smoke": AdaptiveProfile(n_test=16, predict_mc=2, paper_mc=2, steps=4, eot_samples=2,
                              apgd_iter=4, batch=16),
     # main models at six lambdas with the steps/EOT ladder; the others at lambda 0 and 4 with
-    # the unbounded check only (cost: benchmarks/bench_fashion.py, docs/fashion-mnist.md)
+    # the unbounded check only; the SAP main models also under longer BPDA runs at lambda 4 (cost: benchmarks/bench_fashion.py, docs/fashion-mnist.md)
     "cpu": AdaptiveProfile(n_test=1_000, predict_mc=10, paper_mc=20, steps=10, eot_samples=4,
                            apgd_iter=20, eps_grid=(0, 1, 2, 4, 8, 16),
                            main_models=("dense", "dense+sap-100", "adv", "adv+sap-100"),
-                           other_eps=(0, 4)),
+                           other_eps=(0, 4),
+                           # BPDA is the strongest attack on SAP-100 here; its steps doubled
+                           # twice and its EOT samples quadrupled, at the largest gain
+                           long_attacks=(("pgd-bpda", 20, 4), ("pgd-bpda", 40, 4),
+                                         ("pgd-bpda", 10, 16)),
+                           long_eps=(4,)),
 })
 MNIST = Profiles("Khan et al.'s Table 1", {
     "paper": MnistProfile(epochs=50, learnable_epochs=100, n_attack=10_000, eot=10,

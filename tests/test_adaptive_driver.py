@@ -63,6 +63,25 @@ def test_every_model_gets_every_attack_with_sanity_and_resumes(trained, monkeypa
     monkeypatch.setattr(ad, "sanity", lambda *a, **k: pytest.fail("recomputed"))
     ad.run(args)  # everything is there: nothing runs
 
+    # a longer run added to the profile later: only it runs, the sanity verdict is reused,
+    # and it joins the worst case at its lambda
+    real_tasks = ad.model_tasks
+    longer = {"attack": "pgd@6x2", "loss": "ce", "steps": 6, "eot_samples": 2}
+
+    def with_longer(b, model, family_eps, **kw):
+        return real_tasks(b, model, family_eps, **kw) + [(longer, eps[2])]
+
+    monkeypatch.setattr(ad, "model_tasks", with_longer)
+    ad.run(args)
+    with open(trained / "adaptive" / "adaptive.csv", newline="") as handle:
+        after = list(csv.DictReader(handle))
+    added = [r for r in after if r["attack"] == "pgd@6x2"]
+    assert sorted(r["model"] for r in added) == sorted(MLP_MODELS.values())
+    assert all(float(r["eps"]) == eps[2] and r["steps"] == "6" for r in added)
+    worst = {(r["model"], float(r["eps"])): r for r in after if r["attack"] == "worst-case"}
+    assert worst[("mlp_sdr_decay", eps[2])]["combines"].endswith("+pgd@6x2")
+    assert "pgd@6x2" not in worst[("mlp_sdr_decay", eps[1])]["combines"]
+
 
 def test_sanity_flags_an_attack_that_cannot_reach_zero(monkeypatch):
     """A 'model' whose prediction ignores its input: the unbounded attack cannot fool it."""
@@ -276,3 +295,89 @@ def test_the_mlp_family_on_fashion_mnist_keeps_khans_protocol_and_says_its_data(
     assert {r["data"] for r in rows} == {"generated-fashion-mnist-format(seed=0)"}
     assert all(r["predict_mc"] == "1" for r in rows if r["attack"] == "paper")
     assert {r["model"] for r in rows} == set(MLP_MODELS.values())
+
+
+@pytest.mark.parametrize("runs, verdict", [
+    # SAP-100 on Fashion-MNIST at lambda 4, if the longer BPDA runs had levelled off
+    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.310}, True),
+    # still falling from 20 to 40 steps: not converged
+    ({(10, 4): 0.327, (20, 4): 0.250, (40, 4): 0.180, (10, 16): 0.310}, False),
+    # more EOT samples still lower it: not converged
+    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.200}, False),
+    # 10 -> 20 steps may fall (the profile's run is short); only the last doubling counts
+    ({(10, 4): 0.400, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.380}, True),
+])
+def test_convergence_compares_the_longest_runs(runs, verdict):
+    from sap_mx.attacks import convergence
+
+    ok, text = convergence(runs, 1000, "pgd-bpda")
+    assert ok is verdict
+    assert text.startswith("pgd-bpda, 10/20/40 steps: ")
+    assert text.endswith(": converged") if verdict else "not converged" in text
+
+
+def test_convergence_needs_both_ladders():
+    from sap_mx.attacks import convergence
+
+    assert convergence({(10, 4): 0.3, (20, 4): 0.3}, 1000) is None       # no EOT rung
+    assert convergence({(10, 4): 0.3, (10, 16): 0.3}, 1000) is None      # no steps rung
+
+
+def test_longer_attacks_go_to_the_main_sap_models_at_their_lambdas_only():
+    from experiments.profiles import ADAPTIVE
+
+    b = ADAPTIVE.get("cpu")
+    grid = ad.IMAGE_FAMILY.eps
+
+    def longer(model, is_sap, stochastic=True, mnist=False):
+        return sorted((spec["attack"], eps) for spec, eps in
+                      ad.model_tasks(b, model, grid, is_sap=is_sap, stochastic=stochastic,
+                                     mnist=mnist) if "@" in spec["attack"])
+
+    expected = [("pgd-bpda@10x16", 4), ("pgd-bpda@20x4", 4), ("pgd-bpda@40x4", 4)]
+    assert longer(("dense", "sap", 100), True) == expected
+    assert longer(("adv", "sap", 100), True) == expected
+    assert longer(("dense", "sap", 20), True) == []           # not a main model
+    assert longer(("dense", "none", None), False, False) == []
+    assert longer(("vanilla", "none", None), False, mnist=True) == []
+    spec = next(s for s, _ in ad.model_tasks(b, ("dense", "sap", 100), grid, is_sap=True,
+                                             stochastic=True, mnist=False)
+                if s["attack"] == "pgd-bpda@40x4")
+    assert (spec["steps"], spec["eot_samples"]) == (40, 4)
+    assert ad.base_attack(spec["attack"]) == "pgd-bpda"
+
+
+def test_the_worst_case_takes_each_lambdas_own_attacks(tmp_path):
+    from runkit import KeyedRows
+    from runkit.rows import hex_mask, mask_hex
+
+    store = KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS)
+    meta = {"family": "image", "model": "dense", "defense": "sap", "param": "100", "n": 4,
+            "predict_mc": 2, "seed": 0, "profile": "cpu", "checkpoint": "c"}
+    short = {"attack": "pgd-bpda", "loss": "ce", "steps": 10, "eot_samples": 4}
+    long_ = {"attack": "pgd-bpda@40x4", "loss": "ce", "steps": 40, "eot_samples": 4}
+    masks = {("pgd-bpda", 2): [1, 1, 1, 0], ("pgd-bpda", 4): [1, 1, 0, 0],
+             ("pgd-bpda@40x4", 4): [0, 1, 1, 0]}
+    store.add([{**meta, **(short if a == "pgd-bpda" else long_), "eps": e,
+                "sanity_ok": True, "sanity": "ok", "data": "d",
+                "correct": mask_hex(np.array(m, bool))} for (a, e), m in masks.items()])
+    tasks = [(short, 2), (short, 4), (long_, 4)]
+    worst = {r["eps"]: r for r in ad.worst_case_rows(store, meta, tasks, 4)}
+    assert hex_mask(worst[2]["correct"], 4).tolist() == [True, True, True, False]
+    assert hex_mask(worst[4]["correct"], 4).tolist() == [False, True, False, False]
+    assert worst[4]["combines"] == "pgd-bpda+pgd-bpda@40x4" and worst[2]["combines"] == "pgd-bpda"
+
+
+def test_a_model_with_recorded_rows_is_not_checked_again(tmp_path):
+    from runkit import KeyedRows
+
+    store = KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS)
+    meta = {"family": "image", "model": "dense", "defense": "sap", "param": "100", "n": 1000,
+            "predict_mc": 10, "seed": 0, "profile": "cpu", "checkpoint": "c"}
+    assert ad.recorded_sanity(store, meta) is None
+    base = {k: "x" for k in ad.KEY_FIELDS}
+    store.add([{**base, **meta, "attack": "pgd", "sanity_ok": True,
+                "sanity": "unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7"}])
+    ok, reason = ad.recorded_sanity(store, meta)
+    assert not ok and "not converged" in reason                      # the current rule
+    assert ad.recorded_sanity(store, {**meta, "checkpoint": "other"}) is None

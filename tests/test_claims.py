@@ -227,3 +227,38 @@ def test_which_side_of_a_comparison_a_loose_bound_can_overturn():
     assert verdict("low", "low", "little-gain", (None, "x")) == claims.OPEN
     assert verdict("low", "low", "little-gain", ("x", None)) == claims.HOLDS
     assert verdict("low", "low", "similar", ("x", None)) == claims.OPEN
+
+
+@pytest.mark.parametrize("runs, verdict", [
+    ({(10, 4): 0.40, (20, 4): 0.38, (40, 4): 0.37, (10, 16): 0.39}, claims.HOLDS),
+    ({(10, 4): 0.40, (20, 4): 0.33, (40, 4): 0.25, (10, 16): 0.39}, claims.OPEN),
+])
+def test_longer_runs_that_converged_settle_a_lambda_the_sanity_check_left_open(folder, runs,
+                                                                               verdict):
+    rng = np.random.default_rng(6)
+    n = 1000
+    dense = {e: _mask(rng, n, p) for e, p in ((0, 0.9), (1, 0.3), (2, 0.2), (4, 0.1))}
+    sap = {e: m | (rng.random(n) < 0.3) for e, m in dense.items()}
+    _adaptive_rows(folder, {("dense", "none", ""): dense, ("dense", "sap", "100"): sap},
+                   {("dense", "none", ""): ("True", "unbounded 0.0%, steps/EOT ladder "
+                                                     "2.3/2.2/1.8"),
+                    ("dense", "sap", "100"): ("False", "doubling steps lowered accuracy 17.9% "
+                                                        "-> 11.0%; the attack had not converged "
+                                                        "(unbounded 0.0%, steps/EOT ladder "
+                                                        "17.9/11.0/17.9)")})
+    with open(folder / "adaptive.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    template = next(r for r in rows if r["defense"] == "sap" and r["eps"] == "4")
+    for (steps, eot), acc in runs.items():
+        name = "pgd-bpda" if (steps, eot) == (10, 4) else f"pgd-bpda@{steps}x{eot}"
+        rows.append({**template, "attack": name, "steps": steps, "eot_samples": eot,
+                     "accuracy": acc, "correct": ""})
+    with open(folder / "adaptive.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) + ["steps", "eot_samples"])
+        writer.writeheader()
+        writer.writerows(rows)
+    _, adaptive = claims.evaluate_claims(folder, profile="cpu")
+    v = _by_id(adaptive)
+    assert v["sap100_gain_eps1"].verdict == claims.OPEN      # no longer runs at lambda 1
+    assert v["sap100_gain_eps4"].verdict == verdict
+    assert ("not judged" in v["sap100_gain_eps4"].measurement) == (verdict == claims.OPEN)

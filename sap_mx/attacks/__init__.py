@@ -8,7 +8,7 @@ expectation for any attack. ``pgd`` and ``apgd`` (with EOT gradients) and ``bpda
 backward pass as the identity) are the adaptive attacks of the project's stronger evaluation, and
 ``sanity`` checks that an attack is strong enough to trust (unbounded -> 0%, more steps or EOT
 samples change nothing: the attack has converged; ``judge`` and ``rejudge`` are that rule on
-recorded measurements). No
+recorded measurements; ``convergence`` judges longer runs of one attack at one lambda). No
 attack changes a model's mode: gradients are taken with BatchNorm in inference mode on a
 parameter-sharing view (see ``gradients``).
 """
@@ -21,8 +21,8 @@ from .iterative import bim, project
 from .localsearch import local_search
 from .noise import random_noise
 from .pgd import apgd, apgd_checkpoints, pgd
-from .sanity_checks import judge, pgd_attack, rejudge, sanity
+from .sanity_checks import convergence, judge, pgd_attack, rejudge, sanity
 
 __all__ = ["fgsm", "fgsm_step", "fgsm_minimal", "deepfool", "local_search", "EOT", "bim",
            "pgd", "apgd", "apgd_checkpoints", "bpda", "random_noise", "input_gradient", "gradient_view", "project", "LOSSES",
-           "pgd_attack", "sanity", "judge", "rejudge"]
+           "pgd_attack", "sanity", "judge", "rejudge", "convergence"]

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import mxnet as mx
 
 from ..evaluate import accuracy
 from .pgd import pgd
 
-__all__ = ["pgd_attack", "sanity", "judge", "rejudge"]
+__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence"]
 
 
 def pgd_attack(net, eps: float, *, steps: int, eot_samples: int, clip, loss: str = "ce"):
@@ -128,3 +128,37 @@ def rejudge(ok: bool, reason: str, n: int) -> tuple[bool, str]:
         return ok, reason
     rungs = None if ladder is None else [float(g) / 100 for g in ladder.groups()]
     return judge(float(found.group(1)) / 100, rungs, n)
+
+
+def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
+                name: str = "the attack") -> tuple[bool, str] | None:
+    """Has one attack converged at one lambda? ``accuracies``: its accuracy on ``n`` images by
+    (steps, EOT samples). Compares the most steps with the next fewer (both with the fewest EOT
+    samples) and the most EOT samples with the fewest (both with the fewest steps): converged
+    when neither lowers accuracy beyond 2 standard errors of the difference. Returns (converged,
+    one line with the measurements), or None without both comparisons."""
+    eot0 = min(e for _, e in accuracies)
+    steps0 = min(s for s, _ in accuracies)
+    steps = sorted(s for s, e in accuracies if e == eot0)
+    eots = sorted(e for s, e in accuracies if s == steps0)
+    if len(steps) < 2 or len(eots) < 2:
+        return None
+
+    def fell(a, b):  # b below a beyond noise
+        v = [min(max(p, 1 / n), 1 - 1 / n) for p in (a, b)]
+        return b < a - 2 * math.sqrt(sum(p * (1 - p) / n for p in v))
+
+    ladder = [accuracies[(s, eot0)] for s in steps]
+    more_eot = (accuracies[(steps0, eots[0])], accuracies[(steps0, eots[-1])])
+    text = (f"{name}, {'/'.join(map(str, steps))} steps: "
+            + "/".join(f"{100 * a:.1f}" for a in ladder)
+            + f"%; {eots[0]} -> {eots[-1]} EOT samples: "
+            + " -> ".join(f"{100 * a:.1f}" for a in more_eot) + "%")
+    problems = []
+    if fell(ladder[-2], ladder[-1]):
+        problems.append(f"{steps[-2]} -> {steps[-1]} steps still lowered it")
+    if fell(*more_eot):
+        problems.append("more EOT samples still lowered it")
+    if problems:
+        return False, text + ": not converged (" + "; ".join(problems) + ")"
+    return True, text + ": converged"
