@@ -269,7 +269,9 @@ def rejudge_rows(store: KeyedRows) -> None:
     commit)."""
     changed = []
     for row in store.rows.values():
-        ok, reason = rejudge(row.get("sanity_ok") == "True", row.get("sanity", ""),
+        if not row.get("sanity"):
+            continue
+        ok, reason = rejudge(row.get("sanity_ok") == "True", row["sanity"],
                              int(row.get("n") or 0))
         if (str(ok), reason) != (row.get("sanity_ok"), row.get("sanity")):
             changed.append({**row, "sanity_ok": ok, "sanity": reason})
@@ -439,7 +441,8 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: st
                 if all(str(r[k]) == str(meta[k]) for k in meta if k != "predict_mc")
                 and str(r["predict_mc"]) == str(spec_meta(meta, r)["predict_mc"])]
         eps_values = sorted({float(r["eps"]) for r in mine})
-        for attack in dict.fromkeys(r["attack"] for r in mine):
+        for attack in dict.fromkeys(r["attack"] for r in mine
+                                    if "@" not in r["attack"]):  # longer runs: one lambda
             pts = sorted((float(r["eps"]), float(r["accuracy"])) for r in mine
                          if r["attack"] == attack)
             worst = attack == WORST

@@ -28,8 +28,9 @@ The second part puts the claims that the adaptive evaluation can measure under i
 (``experiments.adaptive``: the per-image AND over every attack, the robust accuracy). A worst
 case is an upper bound on a model's robust accuracy, and a loose one when the attacks on that
 model fail their sanity checks (``sap_mx.attacks.sanity_checks``: e.g. PGD-EOT had not
-converged). Where the profile ran longer attacks at a lambda (``long_attacks``), their
-convergence decides instead, at that lambda. A verdict that such a bound could overturn becomes
+converged). Where the profile ran longer attacks at a lambda (``long_attacks``), whether they
+settle the worst case there decides instead (``adaptive_table.convergence_of``); at lambda = 0
+nothing is attacked and no side is suspect. A verdict that such a bound could overturn becomes
 *inconclusive*, with the reason:
 "A is higher than B" cannot hold while A's attack failed (A's true accuracy may be lower), nor
 fail while B's did; "lower" is the mirror image; "similar" is not judged when either failed.
@@ -136,6 +137,8 @@ class Rows:
         when empty), or None. At a lambda with longer runs of its strongest attack, their
         convergence decides (``adaptive_table.convergence_of``); elsewhere its sanity verdict
         under the current rule (``adaptive_table.sanity_of``)."""
+        if eps and all(e == 0 for e in eps):
+            return None   # no attack at lambda 0: the clean accuracy is not a bound
         mine = self.model_rows(model, defense, param)
         unchecked = False
         for e in eps or [None]:

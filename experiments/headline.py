@@ -198,13 +198,19 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
         for e, (converged, line) in longer:
             if reason or not converged:
                 text.append(f"At λ = {e:g}, longer runs of its strongest attack: {line}.")
-        if text:
+        if reason:
             cleared = [f"{e:g}" for e, (converged, _) in longer if converged]
-            where = (f" except at λ = {', '.join(cleared)}, where the longer runs converged"
+            where = (f" (except at λ = {', '.join(cleared)}, where the longer runs settled it)"
                      if cleared else "")
-            text.append("Where no longer run converged, its worst case is an upper bound that a "
-                        "longer attack would lower, so a gain there is not established; the "
-                        f"claims table judges none on it{where}.")
+            text.append(f"So its worst case{where} is an upper bound that a longer attack would "
+                        "lower: a gain in its column is not established, and the claims table "
+                        "judges no comparison this bound could overturn.")
+        elif text:
+            unsettled = ", ".join(f"{e:g}" for e, (converged, _) in longer if not converged)
+            text.append(f"So at λ = {unsettled} its worst case is an upper bound that a longer "
+                        "attack would lower, and the claims table judges no comparison there "
+                        "that this bound could overturn.")
+        if text:
             lines += ["", " ".join(text)]
     figure, _ = claims.evaluate_claims(results_dir, profile=profile, seed=seed)
     counts = {k: sum(1 for _, v in figure if v is not None and v.verdict == k)

@@ -262,3 +262,14 @@ def test_longer_runs_that_converged_settle_a_lambda_the_sanity_check_left_open(f
     assert v["sap100_gain_eps1"].verdict == claims.OPEN      # no longer runs at lambda 1
     assert v["sap100_gain_eps4"].verdict == verdict
     assert ("not judged" in v["sap100_gain_eps4"].measurement) == (verdict == claims.OPEN)
+
+
+def test_lambda_zero_is_never_suspect():
+    rows = claims.Rows([], [{"model": "dense", "defense": "sap", "param": "100", "eps": "0",
+                             "attack": "worst-case", "n": "1000", "profile": "cpu", "seed": "0",
+                             "sanity_ok": "False", "sanity": "unbounded PGD leaves 9.0% (> 1.0%)",
+                             "checkpoint": "c", "predict_mc": "10",
+                             "utc": "2026-12-01T00:00:00Z"}], profile="cpu")
+    assert rows.suspect("dense", "sap", 100.0, (0,)) is None
+    assert rows.suspect("dense", "sap", 100.0, (0, 1)).startswith("unbounded PGD leaves 9.0%")
+    assert rows.suspect("dense", "sap", 100.0).startswith("unbounded PGD leaves 9.0%")

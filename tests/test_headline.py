@@ -152,7 +152,7 @@ def test_a_model_whose_attacks_failed_their_sanity_check_is_named_under_the_tabl
     assert len(flagged) == 1 and flagged[0].startswith(
         "**SAP-100: its attacks failed their sanity check** at the check λ = 8: doubling "
         "steps lowered accuracy 17.9% -> 11.0%;") and "upper bound" in flagged[0]
-    assert "except at" not in flagged[0]
+    assert "except at" not in flagged[0] and "judges no comparison this bound could" in flagged[0]
     # longer BPDA runs at lambda 4 that levelled off: named, and lambda 4 is judged
     template = next(r for r in rows if r["defense"] == "sap")
     for (steps, eot), acc in {(10, 4): 0.12, (20, 4): 0.11, (40, 4): 0.11, (10, 16): 0.12}.items():
@@ -167,7 +167,8 @@ def test_a_model_whose_attacks_failed_their_sanity_check_is_named_under_the_tabl
     flagged = [x for x in lines if "failed their sanity check" in x]
     assert ("At λ = 4, longer runs of its strongest attack: pgd-bpda, 10/20/40 steps: "
             "12.0/11.0/11.0%; 4 -> 16 EOT samples: 12.0 -> 12.0%: converged.") in flagged[0]
-    assert flagged[0].endswith("except at λ = 4, where the longer runs converged.")
+    assert "So its worst case (except at λ = 4, where the longer runs settled it) is an upper " \
+           "bound" in flagged[0]
 
 
 def test_update_rewrites_only_the_block_and_check_reports_a_stale_one(folder, tmp_path):

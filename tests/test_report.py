@@ -337,6 +337,31 @@ def test_the_adaptive_table_judges_older_rows_by_the_current_rule(results_dir):
             "had not converged (unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7) | cpu |") in text
 
 
+@pytest.mark.parametrize("worst, verdict", [
+    (0.290, "converged"),
+    # the AND over every attack is far below the longer runs: another attack fools images
+    (0.200, "converged; but the worst case, 20.0%, is below them: other attacks fool images "
+            "these do not"),
+])
+def test_the_report_lists_the_longer_runs_with_their_verdict(results_dir, worst, verdict):
+    common = dict(family="image", model="dense", defense="sap", param="100", loss="ce", n=1000,
+                  predict_mc=10, seed=0, profile="cpu", checkpoint="c@1", data="fashion-mnist",
+                  git_sha="abc", utc="2026-01-01T00:00:00Z", sanity_ok="True",
+                  sanity="unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8")
+    runs = {"pgd": (10, 4, 0.52), "pgd-bpda": (10, 4, 0.327), "pgd-bpda@20x4": (20, 4, 0.30),
+            "pgd-bpda@40x4": (40, 4, 0.295), "pgd-bpda@10x16": (10, 16, 0.31)}
+    rows = [{**common, "attack": a, "steps": st, "eot_samples": e, "eps": 4, "accuracy": acc}
+            for a, (st, e, acc) in runs.items()]
+    rows.append({**common, "attack": "worst-case", "steps": "", "eot_samples": "", "eps": 4,
+                 "accuracy": worst})
+    write_csv(results_dir / "adaptive.csv", rows)
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert ("| dense+sap-100 | 4 | pgd-bpda, 10/20/40 steps: 32.7/30.0/29.5%; 4 -> 16 EOT "
+            f"samples: 32.7 -> 31.0%: {verdict} |") in text
+    # the profile's own columns keep the profile's runs
+    assert f"| dense+sap-100 | 4 | {100 * worst:.1f} |  | 52.0 |  |  | 32.7 | ok | cpu |" in text
+
+
 def test_a_folder_with_only_the_adaptive_evaluation_still_gets_a_report(results_dir):
     common = dict(family="cifar", model="dense", defense="none", param="", loss="ce", steps=4,
                   eot_samples=1, n=16, predict_mc=1, seed=0, profile="smoke", checkpoint="c@1",

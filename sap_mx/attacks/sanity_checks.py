@@ -27,7 +27,7 @@ import mxnet as mx
 from ..evaluate import accuracy
 from .pgd import pgd
 
-__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence"]
+__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence", "below"]
 
 
 def pgd_attack(net, eps: float, *, steps: int, eot_samples: int, clip, loss: str = "ce"):
@@ -72,6 +72,13 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
     return judge(unbounded, rungs, len(x))
 
 
+def below(b: float, a: float, n: int) -> bool:
+    """Is accuracy ``b`` below accuracy ``a`` (both on ``n`` images) by more than 2 standard
+    errors of the difference (binomial variances, each p floored at one image)?"""
+    v = [min(max(p, 1 / n), 1 - 1 / n) for p in (a, b)]
+    return b < a - 2 * math.sqrt(sum(p * (1 - p) / n for p in v))
+
+
 def _measured(unbounded: float, rungs: Sequence[float] | None) -> str:
     if rungs is None:
         return f"unbounded {100 * unbounded:.1f}% (no steps/EOT ladder)"
@@ -89,17 +96,12 @@ def judge(unbounded: float, rungs: Sequence[float] | None, n: int) -> tuple[bool
     if unbounded > limit + 1e-12:
         problems.append(f"unbounded PGD leaves {100 * unbounded:.1f}% (> {100 * limit:.1f}%)")
 
-    def var(p):  # binomial variance of an accuracy, p floored at one image
-        p = min(max(p, 1 / n), 1 - 1 / n)
-        return p * (1 - p) / n
-
     if rungs is not None:
         base, fell = rungs[0], False
         for name, a in (("doubling steps", rungs[1]), ("doubling EOT samples", rungs[2])):
-            noise = 2 * math.sqrt(var(base) + var(a))
-            if a > base + noise:
+            if below(base, a, n):
                 problems.append(f"{name} raised accuracy {100 * base:.1f}% -> {100 * a:.1f}%")
-            elif a < base - noise:
+            elif below(a, base, n):
                 problems.append(f"{name} lowered accuracy {100 * base:.1f}% -> {100 * a:.1f}%")
                 fell = True
         if fell:
@@ -144,10 +146,6 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
     if len(steps) < 2 or len(eots) < 2:
         return None
 
-    def fell(a, b):  # b below a beyond noise
-        v = [min(max(p, 1 / n), 1 - 1 / n) for p in (a, b)]
-        return b < a - 2 * math.sqrt(sum(p * (1 - p) / n for p in v))
-
     ladder = [accuracies[(s, eot0)] for s in steps]
     more_eot = (accuracies[(steps0, eots[0])], accuracies[(steps0, eots[-1])])
     text = (f"{name}, {'/'.join(map(str, steps))} steps: "
@@ -155,9 +153,9 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
             + f"%; {eots[0]} -> {eots[-1]} EOT samples: "
             + " -> ".join(f"{100 * a:.1f}" for a in more_eot) + "%")
     problems = []
-    if fell(ladder[-2], ladder[-1]):
+    if below(ladder[-1], ladder[-2], n):
         problems.append(f"{steps[-2]} -> {steps[-1]} steps still lowered it")
-    if fell(*more_eot):
+    if below(more_eot[1], more_eot[0], n):
         problems.append("more EOT samples still lowered it")
     if problems:
         return False, text + ": not converged (" + "; ".join(problems) + ")"
