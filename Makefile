@@ -116,7 +116,7 @@ mnist-sdr: ## Table 1 on MNIST (results[/smoke]/mnist/); DATASET=fashion-mnist: 
 .PHONY: cifar-adaptive mnist-adaptive
 cifar-adaptive: $(NEEDS_DENSE) cifar-adv-train ## the image models of DATASET
 	$(PY) -m experiments.adaptive --family image --dataset $(DATASET) --profile $(PROFILE) \
-		--seed $(SEED) $(DATA_FLAG) $(CROP_FLAG)
+		--seed $(SEED) --model $(MODEL) $(DATA_FLAG) $(CROP_FLAG) $(call opt,--dense,$(DENSE))
 mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs (DATASET=fashion-mnist: theirs on Fashion-MNIST)
 	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG) \
 		$(if $(filter fashion-mnist,$(DATASET)),--dataset fashion-mnist)

@@ -104,6 +104,9 @@ class Args:
     n_test: int = arg(0, "override the profile's number of test images (0: keep)")
     crop: int = arg(0, "training crop of the image models (0: the image size; CIFAR-10: 28 "
                        "reads the 28-crop runs and feeds them centre crops)")
+    model: str = arg("resnet20", "architecture of the trained image models (as in image_train)")
+    dense: str = arg("", "'gluoncv': GluonCV's published cifar_resnet20_v2 (CIFAR-10) as the "
+                         "dense model instead of our trained one")
     models: str = arg("", "folder of the trained runs (default: the dataset's models folder, "
                           "results[/smoke]/mnist/models for mnist)")
     out: str = arg("", "results folder (default: the dataset's, results[/smoke]/mnist for "
@@ -119,9 +122,7 @@ def parse_args(argv=None) -> Args:
 # ---------------------------------------------------------------------------------------------
 # models of each family: (key parts, net, stochastic, is_sap, checkpoint id)
 # ---------------------------------------------------------------------------------------------
-def image_models(args: Args, dataset, crop: int):
-    models = TrainedModels(dataset, profile=args.profile, seed=args.seed,
-                           models_dir=args.models, crop=crop)
+def image_models(models: TrainedModels):
     for base, defense, param in IMAGE_MODELS:
         net = models.defend(base, defense, param)
         yield ((base, defense, param), net, defense not in DETERMINISTIC, defense == "sap",
@@ -300,8 +301,12 @@ def run(args: Args) -> list[Path]:
     if args.n_test:
         b = replace(b, n_test=args.n_test)
     if mnist:
-        if args.crop:
-            raise UsageError("--crop is for the image family; the MNIST MLPs take whole images")
+        for flag, value, default in (("--crop", args.crop, 0), ("--model", args.model,
+                                                                  "resnet20"),
+                                     ("--dense", args.dense, "")):
+            if value != default:
+                raise UsageError(f"{flag} is for the image family; the MNIST MLPs take whole "
+                                 f"images and are Khan et al.'s own: drop {flag}")
         # --dataset: MNIST (the default for this family) or Fashion-MNIST's MLPs
         mlp_dataset = "mnist" if args.dataset == "cifar10" else args.dataset
         family, name = MNIST_FAMILY, "mnist"  # the family of Khan et al.'s MLPs, on either
@@ -316,11 +321,13 @@ def run(args: Args) -> list[Path]:
         dataset = datasets.get_dataset("cifar10" if args.family == "cifar" else args.dataset)
         crop = datasets.check_crop(args.crop, dataset)
         family, name = replace(IMAGE_FAMILY, eps=dataset.eps), dataset.results
+        trained = TrainedModels(dataset, profile=args.profile, seed=args.seed, model=args.model,
+                                dense=args.dense, models_dir=args.models, crop=crop)
         (_, (xt, yt)), data_label = datasets.load(dataset, args.profile,
                                                   TRAIN.get(args.profile), args.seed,
                                                   args.data_dir)
         xt = dataset.crop(xt, crop)  # the images the models were trained and tested on
-        models = image_models(args, dataset, crop)
+        models = image_models(trained)
         out = Path(args.out) if args.out else dataset.results_dir(args.profile)
     if b.n_test > len(xt):
         raise UsageError(f"--n-test {b.n_test} is more than the {len(xt)} test images")

@@ -218,9 +218,6 @@ def models_for(args: Args) -> TrainedModels:
     """The trained models the evaluation of ``args`` reads."""
     dataset = datasets.get_dataset(args.dataset)
     crop = datasets.check_crop(args.crop, dataset)
-    if args.dense == "gluoncv" and crop != dataset.size:
-        raise UsageError(f"--dense gluoncv takes whole {dataset.size}x{dataset.size} images; "
-                         "drop --crop")
     return TrainedModels(dataset, profile=args.profile, seed=args.seed, model=args.model,
                          dense=args.dense, models_dir=args.models, crop=crop)
 
@@ -295,8 +292,7 @@ def run(args: Args) -> list[Path]:
     dataset = datasets.get_dataset(args.dataset)
     s = settings_for(args)
     rates = parse_rates(args.rates)
-    if args.dense not in ("", "gluoncv"):
-        raise UsageError(f"--dense must be 'gluoncv' or empty, got {args.dense!r}")
+    models = models_for(args)  # checks --dense before the data loads
     out = Path(args.out) if args.out else dataset.results_dir(args.profile)
     (_, (x_test, y_test)), data_label = datasets.load(dataset, args.profile,
                                                       TRAIN.get(args.profile), args.seed,
@@ -304,7 +300,6 @@ def run(args: Args) -> list[Path]:
     if s.n_test > len(x_test):
         raise UsageError(f"--n-test {s.n_test} is more than the {len(x_test)} test images")
     x, y = x_test[:s.n_test], y_test[:s.n_test].astype(np.int64)
-    models = models_for(args)
     x = dataset.crop(x, models.crop)  # the images the models were trained and tested on
     sha, written = git_sha(), []
     for name in names:

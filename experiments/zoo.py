@@ -108,6 +108,14 @@ class TrainedModels:
 
     def __init__(self, dataset: ImageDataset, *, profile: str, seed: int,
                  model: str = "resnet20", dense: str = "", models_dir: str = "", crop: int = 0):
+        if dense not in ("", "gluoncv"):
+            raise UsageError(f"--dense must be 'gluoncv' or empty, got {dense!r}")
+        if dense == "gluoncv" and (dataset.channels, dataset.size) != (3, 32):
+            raise UsageError(f"--dense gluoncv is GluonCV's CIFAR-10 model (32x32 RGB); "
+                             f"{dataset.title} needs our trained dense model: drop DENSE=gluoncv")
+        if dense == "gluoncv" and crop and crop != dataset.size:
+            raise UsageError(f"--dense gluoncv takes whole {dataset.size}x{dataset.size} "
+                             "images; drop --crop")
         self.dataset, self.profile, self.seed, self.model = dataset, profile, seed, model
         self.crop = crop
         self.dense, self.models_dir = dense, models_dir

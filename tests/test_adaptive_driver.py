@@ -181,11 +181,28 @@ def test_the_driver_rewrites_verdicts_of_an_older_rule(tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["--family", "imagenet"], "unknown family 'imagenet'; valid: image, cifar, mnist"),
     (["--n-test", "-1"], "--n-test must be >= 0"),
+    (["--dense", "mine"], "--dense must be 'gluoncv' or empty"),
+    (["--dataset", "fashion-mnist", "--dense", "gluoncv"],
+     "--dense gluoncv is GluonCV's CIFAR-10 model (32x32 RGB); Fashion-MNIST needs our trained"),
+    (["--crop", "28", "--dense", "gluoncv"], "--dense gluoncv takes whole 32x32 images"),
+    (["--family", "mnist", "--model", "cifar_resnet20_v1"], "--model is for the image family"),
+    (["--family", "mnist", "--dense", "gluoncv"], "--dense is for the image family"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):
     assert ad.main(["--profile", "smoke", "--out", str(tmp_path), "--no-progress"] + argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+
+
+def test_model_flag_picks_the_trained_runs_it_reads(tmp_path, capsys):
+    """--model reaches the trained models (make cifar-adaptive MODEL=... passes it): the run it
+    looks for is that architecture's, and the error names it."""
+    assert ad.main(["--profile", "smoke", "--models", str(tmp_path / "none"), "--out",
+                    str(tmp_path / "out"), "--no-progress", "--n-test", "4",
+                    "--model", "cifar_resnet20_v1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: no trained dense model at") and \
+        "cifar_resnet20_v1" in err[-1] and "make cifar-dense" in err[-1]
 
 
 def test_missing_mnist_models_name_the_target(tmp_path, capsys, monkeypatch):

@@ -274,6 +274,9 @@ def test_missing_model_is_a_one_line_error(tmp_path, capsys):
     (["--rates", "0.1,x"], "--rates must be numbers"),
     (["--rates", "1.5"], "--rates must be dropout rates in (0, 1)"),
     (["--dense", "mine"], "--dense must be 'gluoncv' or empty"),
+    (["--dataset", "fashion-mnist", "--dense", "gluoncv"],
+     "--dense gluoncv is GluonCV's CIFAR-10 model (32x32 RGB); Fashion-MNIST needs our trained"),
+    (["--crop", "28", "--dense", "gluoncv"], "--dense gluoncv takes whole 32x32 images"),
     (["--n-test", "-1"], "--n-test must be >= 0"),
     (["--profile", "full"], "unknown profile 'full'"),
 ])
