@@ -7,14 +7,18 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from runkit import rel
-from sap_mx.attacks.sanity_checks import below, convergence, rejudge
+from runkit.rows import hex_mask
+from sap_mx.attacks.sanity_checks import below, convergence, lowered, rejudge
 
 from .adaptive import base_attack
 from .paper_compare import latest_rows
 from .zoo import model_key
 
-__all__ = ["ADAPTIVE_ATTACKS", "adaptive_section", "cell", "sanity_of", "convergence_of"]
+__all__ = ["ADAPTIVE_ATTACKS", "adaptive_section", "cell", "sanity_of", "convergence_of",
+           "row_mask"]
 
 
 def cell(text: str) -> str:
@@ -36,29 +40,59 @@ WORST_CASE = "worst-case"
 def convergence_of(model_rows: Sequence[Mapping], eps: float) -> tuple[bool, str] | None:
     """Whether the worst case of one model at ``eps`` is settled by longer runs of an attack
     (``pgd-bpda@40x4`` ...): each such attack converged (``sap_mx.attacks.convergence`` on its
-    runs, the profile's own one included), and the worst case, the AND over every attack, is
-    within 2 standard errors of the lowest of those runs, so that no other, unconverged attack
-    fools images they do not. Returns (settled, one line), or None when no attack has longer
-    runs there."""
+    runs, the profile's own one included; paired on the rows' per-image ``correct`` masks when
+    every run has one), and the worst case, the AND over every attack, leaves no more images
+    wrong than those runs together do, beyond chance: no other, unconverged attack fools images
+    they do not. Paired, that is McNemar's test on the images only the worst case gets wrong
+    (the runs' own AND is the reference, so the runs' randomness is not counted against
+    them); unpaired, 2 standard errors below the lowest run. Returns (settled, one line), or
+    None when no attack has longer runs there."""
     here = [r for r in model_rows if float(r["eps"]) == eps]
     runs_of = [r for r in here if r.get("steps")]
-    found, lowest = [], 1.0
+    if not runs_of:
+        return None
+    n = int(runs_of[0]["n"])
+    found, lowest, joint = [], 1.0, None
     for base in dict.fromkeys(base_attack(r["attack"]) for r in runs_of if "@" in r["attack"]):
-        runs = {(int(r["steps"]), int(r["eot_samples"])): float(r["accuracy"])
-                for r in runs_of if base_attack(r["attack"]) == base}
-        verdict = convergence(runs, int(runs_of[0]["n"]), base)
+        mine = [r for r in runs_of if base_attack(r["attack"]) == base]
+        runs = {(int(r["steps"]), int(r["eot_samples"])): float(r["accuracy"]) for r in mine}
+        decoded = {(int(r["steps"]), int(r["eot_samples"])): row_mask(r, n) for r in mine}
+        masks = decoded if all(m is not None for m in decoded.values()) else None
+        verdict = convergence(runs, n, base, masks)
         if verdict is not None:
             found.append(verdict)
             lowest = min(lowest, *runs.values())
+            if masks is not None:
+                every = np.logical_and.reduce(list(masks.values()))
+                joint = every if joint is None else joint & every
     if not found:
         return None
     settled, text = all(ok for ok, _ in found), "; ".join(line for _, line in found)
-    worst = [float(r["accuracy"]) for r in here if r["attack"] == WORST_CASE]
-    if worst and below(worst[0], lowest, int(runs_of[0]["n"])):
-        settled = False
-        text += (f"; but the worst case, {100 * worst[0]:.1f}%, is below them: other "
-                 "attacks fool images these do not")
+    worst = [r for r in here if r["attack"] == WORST_CASE]
+    if worst:
+        accuracy, mask = float(worst[0]["accuracy"]), row_mask(worst[0], n)
+        if joint is not None and mask is not None:
+            fell, counts = lowered(mask, joint)
+            extra = f" ({counts})" if fell else ""
+        else:
+            fell, extra = below(accuracy, lowest, n), ""
+        if fell:
+            settled = False
+            text += (f"; but the worst case, {100 * accuracy:.1f}%, is below them: other "
+                     f"attacks fool images these do not{extra}")
     return settled, text
+
+
+def row_mask(row: Mapping, n: int | None = None) -> np.ndarray | None:
+    """A row's per-image ``correct`` mask, or None when its ``correct`` cell does not decode to
+    ``n`` images (default: the row's own ``n``; a row written by another version, a damaged
+    file)."""
+    try:
+        n = int(row["n"]) if n is None else n
+        mask = hex_mask(row["correct"], n)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return mask if len(mask) == n else None
 
 
 ADAPTIVE_ATTACKS = ("worst-case", "paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")

@@ -45,10 +45,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from runkit.rows import hex_mask
 from sap_mx import metrics
 
-from .adaptive_table import convergence_of, sanity_of
+from .adaptive_table import convergence_of, row_mask, sanity_of
 from .paper_compare import latest_rows, load_results
 from .zoo import model_label
 
@@ -182,14 +181,8 @@ class Rows:
 
 
 def _decode(row: Mapping) -> np.ndarray | None:
-    """A row's per-image mask, or None when its ``correct`` cell does not decode to ``n``
-    images (a row written by another version, a damaged file)."""
-    try:
-        n = int(row["n"])
-        mask = hex_mask(row["correct"], n)
-    except (TypeError, ValueError, KeyError):
-        return None
-    return mask if len(mask) == n else None
+    """A row's per-image mask (``adaptive_table.row_mask``)."""
+    return row_mask(row)
 
 
 def _num(text):

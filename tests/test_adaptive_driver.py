@@ -333,6 +333,57 @@ def test_convergence_compares_the_longest_runs(runs, verdict):
     assert text.endswith(": converged") if verdict else "not converged" in text
 
 
+def _runs_with_masks(n, lost_won):
+    """Masks of the runs (10, 4), (20, 4), (40, 4), (10, 16) on ``n`` images: the profile's run
+    gets the first 300 right; each other run loses ``lost`` of those and wins ``won`` others,
+    relative to its reference run (the next fewer steps, or the profile's run)."""
+    base = np.zeros(n, bool)
+    base[:300] = True
+    masks, start = {(10, 4): base}, 0
+    for key, ref in (((20, 4), (10, 4)), ((40, 4), (20, 4)), ((10, 16), (10, 4))):
+        lost, won = lost_won[key]
+        m = masks[ref].copy()
+        right, wrong = np.flatnonzero(m), np.flatnonzero(~m)
+        m[right[start:start + lost]] = False
+        m[wrong[start:start + won]] = True
+        start += 40
+        masks[key] = m
+    return {k: float(m.mean()) for k, m in masks.items()}, masks
+
+
+def test_paired_convergence_sees_a_fall_the_unpaired_rule_misses():
+    """SAP-100 on Fashion-MNIST at lambda 4: 20 -> 40 steps lost 25 images and won 9 (30.0%
+    from 31.6%), 16 EOT samples lost 35 and won 5. The 2-standard-error rule on the accuracies
+    alone calls that converged; McNemar on the same images does not."""
+    from sap_mx.attacks import convergence
+
+    runs, masks = _runs_with_masks(1000, {(20, 4): (26, 15), (40, 4): (25, 9),
+                                          (10, 16): (35, 5)})
+    assert convergence(runs, 1000, "pgd-bpda")[0] is True           # unpaired: blind to it
+    ok, text = convergence(runs, 1000, "pgd-bpda", masks)
+    assert ok is False
+    assert ("20 -> 40 steps still lowered it: 25 images lost, 9 won; McNemar p = 0.009; more "
+            "EOT samples still lowered it: 35 images lost, 5 won; McNemar p = 1.4e-06") in text
+    # the same accuracies with disagreements both ways are only the defense's randomness
+    runs, masks = _runs_with_masks(1000, {(20, 4): (20, 20), (40, 4): (20, 20),
+                                          (10, 16): (25, 25)})
+    assert convergence(runs, 1000, "pgd-bpda", masks) == (True, convergence(runs, 1000,
+                                                                            "pgd-bpda")[1])
+
+
+@pytest.mark.parametrize("lost, won, fell", [(6, 0, True), (5, 0, False), (30, 14, True),
+                                             (30, 16, False), (0, 0, False), (0, 9, False)])
+def test_lowered_is_mcnemars_test_in_one_direction(lost, won, fell):
+    from sap_mx.attacks.sanity_checks import lowered
+
+    a = np.zeros(100, bool)
+    a[:lost] = True
+    b = np.zeros(100, bool)
+    b[50:50 + won] = True
+    assert lowered(b, a)[0] is fell
+    assert lowered(b, a)[1].startswith(f"{lost} images lost, {won} won; McNemar p = ")
+
+
 def test_convergence_needs_both_ladders():
     from sap_mx.attacks import convergence
 

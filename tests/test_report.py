@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from experiments import report
@@ -360,6 +361,43 @@ def test_the_report_lists_the_longer_runs_with_their_verdict(results_dir, worst,
             f"samples: 32.7 -> 31.0%: {verdict} |") in text
     # the profile's own columns keep the profile's runs
     assert f"| dense+sap-100 | 4 | {100 * worst:.1f} |  | 52.0 |  |  | 32.7 | ok | cpu |" in text
+
+
+@pytest.mark.parametrize("extra, settled", [(0, True), (5, True), (6, False), (40, False)])
+def test_longer_runs_settle_the_worst_case_only_if_no_other_attack_fools_more(extra, settled):
+    """With per-image masks the check is paired: the worst case (the AND over every attack)
+    against the AND of the longer runs themselves, so the runs' own randomness is not counted
+    against them; other attacks fooling 6 or more further images (McNemar p < 0.05) unsettle
+    it, whatever the accuracies' standard errors say."""
+    from experiments.adaptive_table import convergence_of
+    from runkit.rows import mask_hex
+
+    n = 1000
+    right = np.zeros(n, bool)
+    right[:330] = True
+    masks = {}
+    for i, key in enumerate(("pgd-bpda", "pgd-bpda@20x4", "pgd-bpda@40x4", "pgd-bpda@10x16")):
+        m = right.copy()
+        m[10 * i:10 * i + 8] = False         # each run misses a few images the others get
+        masks[key] = m
+    both = np.logical_and.reduce(list(masks.values()))
+    worst = both.copy()
+    worst[np.flatnonzero(both)[-extra:] if extra else []] = False
+    masks["worst-case"] = worst
+    masks["pgd"] = worst | ~right             # pgd fools the extra images (and no others)
+    shape = {"pgd": (10, 4), "pgd-bpda": (10, 4), "pgd-bpda@20x4": (20, 4),
+             "pgd-bpda@40x4": (40, 4), "pgd-bpda@10x16": (10, 16), "worst-case": ("", "")}
+    rows = [{"attack": a, "eps": "4", "n": str(n), "steps": str(shape[a][0]),
+             "eot_samples": str(shape[a][1]), "accuracy": str(m.mean()), "correct": mask_hex(m)}
+            for a, m in masks.items()]
+    ok, text = convergence_of(rows, 4.0)
+    assert ok is settled
+    assert text.endswith(": converged") if settled else text.endswith(
+        f"other attacks fool images these do not ({extra} images lost, 0 won; McNemar p = "
+        f"{2 * 0.5 ** extra:.2g})")
+    # without masks the unpaired rule decides: blind to 6 further images, it sees 40
+    unpaired = [{k: v for k, v in r.items() if k != "correct"} for r in rows]
+    assert convergence_of(unpaired, 4.0)[0] is (extra < 40)
 
 
 def test_a_folder_with_only_the_adaptive_evaluation_still_gets_a_report(results_dir):

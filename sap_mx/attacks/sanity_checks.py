@@ -11,6 +11,12 @@ Robustness"; AutoAttack keeps its checks beside its attacks in the same way).
    that more iterations not change the result), so the model's accuracies are
    upper bounds that a longer attack lowers: a model that looks robust may only look it.
 
+The ladder of check 2 keeps accuracies only, so its test is unpaired (binomial standard errors:
+on 1,000 images it sees a fall of about 4 points at 30% accuracy). ``convergence`` judges longer
+runs of one attack, whose rows keep each image's result: given those masks it tests paired
+(McNemar's exact test on the images where the two runs disagree), which sees a fall of 1-2
+points; an attack whose runs agree image for image cannot pass for converged by chance.
+
 A failure means the attack, not the defense, is the weak link: the accuracies it reports are
 not numbers to rely on. ``judge`` is the rule, applied to the measurements; ``rejudge`` applies
 the current rule again to the measurements recorded in an earlier verdict's text (rows written
@@ -23,11 +29,15 @@ import re
 from typing import Callable, Mapping, Sequence
 
 import mxnet as mx
+import numpy as np
 
 from ..evaluate import accuracy
+from ..metrics import mcnemar_p
 from .pgd import pgd
 
-__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence", "below"]
+__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence", "below", "lowered"]
+
+P_PAIRED = 0.05  # a paired fall counts when McNemar's two-sided p is below this
 
 
 def pgd_attack(net, eps: float, *, steps: int, eot_samples: int, clip, loss: str = "ce"):
@@ -77,6 +87,19 @@ def below(b: float, a: float, n: int) -> bool:
     errors of the difference (binomial variances, each p floored at one image)?"""
     v = [min(max(p, 1 / n), 1 - 1 / n) for p in (a, b)]
     return b < a - 2 * math.sqrt(sum(p * (1 - p) / n for p in v))
+
+
+def lowered(b, a) -> tuple[bool, str]:
+    """Paired: does the run with per-image results ``b`` get fewer of the same images right
+    than the run ``a`` beyond chance (McNemar's exact two-sided p < ``P_PAIRED``)? Returns
+    (lowered, "N images lost, M won; McNemar p = ...")."""
+    b, a = np.asarray(b, dtype=bool), np.asarray(a, dtype=bool)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"lowered needs two per-image masks of one length, got {a.shape} and "
+                         f"{b.shape}")
+    lost, won = int((a & ~b).sum()), int((b & ~a).sum())
+    p = mcnemar_p(won, lost)
+    return lost > won and p < P_PAIRED, f"{lost} images lost, {won} won; McNemar p = {p:.2g}"
 
 
 def _measured(unbounded: float, rungs: Sequence[float] | None) -> str:
@@ -133,12 +156,16 @@ def rejudge(ok: bool, reason: str, n: int) -> tuple[bool, str]:
 
 
 def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
-                name: str = "the attack") -> tuple[bool, str] | None:
+                name: str = "the attack",
+                masks: Mapping[tuple[int, int], Sequence[bool]] | None = None
+                ) -> tuple[bool, str] | None:
     """Has one attack converged at one lambda? ``accuracies``: its accuracy on ``n`` images by
     (steps, EOT samples). Compares the most steps with the next fewer (both with the fewest EOT
     samples) and the most EOT samples with the fewest (both with the fewest steps): converged
-    when neither lowers accuracy beyond 2 standard errors of the difference. Returns (converged,
-    one line with the measurements), or None without both comparisons."""
+    when neither lowers accuracy. With ``masks`` (each run's per-image results, same keys) the
+    test is paired (``lowered``: McNemar); without, unpaired (``below``: 2 standard errors of
+    the difference). Returns (converged, one line with the measurements), or None without both
+    comparisons."""
     eot0 = min(e for _, e in accuracies)
     steps0 = min(s for s, _ in accuracies)
     steps = sorted(s for s, e in accuracies if e == eot0)
@@ -152,11 +179,16 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
             + "/".join(f"{100 * a:.1f}" for a in ladder)
             + f"%; {eots[0]} -> {eots[-1]} EOT samples: "
             + " -> ".join(f"{100 * a:.1f}" for a in more_eot) + "%")
+    pairs = (((steps[-1], eot0), (steps[-2], eot0), f"{steps[-2]} -> {steps[-1]} steps"),
+             ((steps0, eots[-1]), (steps0, eots[0]), "more EOT samples"))
     problems = []
-    if below(ladder[-1], ladder[-2], n):
-        problems.append(f"{steps[-2]} -> {steps[-1]} steps still lowered it")
-    if below(more_eot[1], more_eot[0], n):
-        problems.append("more EOT samples still lowered it")
+    for longer, shorter, what in pairs:
+        if masks is not None:
+            fell, counts = lowered(masks[longer], masks[shorter])
+            if fell:
+                problems.append(f"{what} still lowered it: {counts}")
+        elif below(accuracies[longer], accuracies[shorter], n):
+            problems.append(f"{what} still lowered it")
     if problems:
         return False, text + ": not converged (" + "; ".join(problems) + ")"
     return True, text + ": converged"
