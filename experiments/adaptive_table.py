@@ -49,11 +49,15 @@ def convergence_of(model_rows: Sequence[Mapping], eps: float) -> tuple[bool, str
     None when no attack has longer runs there."""
     here = [r for r in model_rows if float(r["eps"]) == eps]
     runs_of = [r for r in here if r.get("steps")]
-    if not runs_of:
+    bases = list(dict.fromkeys(base_attack(r["attack"]) for r in runs_of if "@" in r["attack"]))
+    try:
+        n = int(runs_of[0]["n"]) if bases else 0
+    except (TypeError, ValueError):
+        return None  # rows without their number of images: nothing to judge
+    if not bases:
         return None
-    n = int(runs_of[0]["n"])
-    found, lowest, joint = [], 1.0, None
-    for base in dict.fromkeys(base_attack(r["attack"]) for r in runs_of if "@" in r["attack"]):
+    found, lowest, joint, paired = [], 1.0, None, True
+    for base in bases:
         mine = [r for r in runs_of if base_attack(r["attack"]) == base]
         runs = {(int(r["steps"]), int(r["eot_samples"])): float(r["accuracy"]) for r in mine}
         decoded = {(int(r["steps"]), int(r["eot_samples"])): row_mask(r, n) for r in mine}
@@ -62,7 +66,9 @@ def convergence_of(model_rows: Sequence[Mapping], eps: float) -> tuple[bool, str
         if verdict is not None:
             found.append(verdict)
             lowest = min(lowest, *runs.values())
-            if masks is not None:
+            if masks is None:
+                paired = False  # the worst case is then compared with every run, unpaired
+            else:
                 every = np.logical_and.reduce(list(masks.values()))
                 joint = every if joint is None else joint & every
     if not found:
@@ -71,7 +77,7 @@ def convergence_of(model_rows: Sequence[Mapping], eps: float) -> tuple[bool, str
     worst = [r for r in here if r["attack"] == WORST_CASE]
     if worst:
         accuracy, mask = float(worst[0]["accuracy"]), row_mask(worst[0], n)
-        if joint is not None and mask is not None:
+        if paired and mask is not None:
             fell, counts = lowered(mask, joint)
             extra = f" ({counts})" if fell else ""
         else:
@@ -85,14 +91,15 @@ def convergence_of(model_rows: Sequence[Mapping], eps: float) -> tuple[bool, str
 
 def row_mask(row: Mapping, n: int | None = None) -> np.ndarray | None:
     """A row's per-image ``correct`` mask, or None when its ``correct`` cell does not decode to
-    ``n`` images (default: the row's own ``n``; a row written by another version, a damaged
-    file)."""
+    ``n`` images (default: the row's own ``n``, which must match: a row written by another
+    version, of another number of images, a damaged file)."""
     try:
-        n = int(row["n"]) if n is None else n
+        own = int(row["n"])
+        n = own if n is None else n
         mask = hex_mask(row["correct"], n)
     except (TypeError, ValueError, KeyError):
         return None
-    return mask if len(mask) == n else None
+    return mask if len(mask) == n == own else None
 
 
 ADAPTIVE_ATTACKS = ("worst-case", "paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")
@@ -162,10 +169,12 @@ def adaptive_section(paths: Sequence[Path]) -> list[str]:
                 longer.append(f"| {key[0]} | {key[1]:g} | {cell(verdict[1])} |")
         if longer:
             lines += ["Longer runs of the strongest attack (`long_attacks` of the profile; they "
-                      "also join the worst case at their λ): converged when the last doubling of "
-                      "the steps, and the extra EOT samples, lower accuracy by no more than 2 "
-                      "standard errors; the worst case is then settled when it is also within 2 "
-                      "standard errors of their lowest run (no other attack fools images they do "
+                      "also join the worst case at their λ): converged when neither the last "
+                      "doubling of the steps nor the extra EOT samples lower accuracy, by "
+                      "McNemar's test on the same images (p < 0.05, more images lost than won; "
+                      "rows without per-image masks: 2 standard errors of the difference); the "
+                      "worst case is then settled when it leaves no more images wrong than those "
+                      "runs together do, by the same test (no other attack fools images they do "
                       "not). Where it is settled, the claims table judges the model's worst case "
                       "at that λ even if its sanity check failed elsewhere.",
                       "", "| model | λ | runs (accuracy %) and verdict |", "| --- | --- | --- |"]

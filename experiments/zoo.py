@@ -85,14 +85,20 @@ def train_run_name(dataset: ImageDataset, *, recipe: str, rate: float, model: st
 def build_image_model(model: str, dataset: ImageDataset):
     """An uninitialised ``model`` for ``dataset``'s images (the authors' ResNet-20 takes the
     dataset's channels and mean; GluonCV's layouts take CIFAR-10's RGB input only)."""
-    if model not in IMAGE_MODELS:
-        raise UsageError(f"unknown model {model!r}; valid: {', '.join(IMAGE_MODELS)}")
+    check_image_model(model, dataset)
     if model == "resnet20":
         return get_model(model, **dataset.model_kwargs())
-    if dataset.channels != 3:
+    return get_model(model)
+
+
+def check_image_model(model: str, dataset: ImageDataset) -> None:
+    """A one-line error unless ``model`` is a registered image model that takes ``dataset``'s
+    images."""
+    if model not in IMAGE_MODELS:
+        raise UsageError(f"unknown model {model!r}; valid: {', '.join(IMAGE_MODELS)}")
+    if model != "resnet20" and dataset.channels != 3:
         raise UsageError(f"--model {model} takes RGB images; {dataset.title} has "
                          f"{dataset.channels} channel(s): use --model resnet20")
-    return get_model(model)
 
 
 def _weights_of(name: str) -> tuple[str, float]:
@@ -108,11 +114,13 @@ class TrainedModels:
 
     def __init__(self, dataset: ImageDataset, *, profile: str, seed: int,
                  model: str = "resnet20", dense: str = "", models_dir: str = "", crop: int = 0):
+        check_image_model(model, dataset)
         if dense not in ("", "gluoncv"):
             raise UsageError(f"--dense must be 'gluoncv' or empty, got {dense!r}")
         if dense == "gluoncv" and (dataset.channels, dataset.size) != (3, 32):
             raise UsageError(f"--dense gluoncv is GluonCV's CIFAR-10 model (32x32 RGB); "
-                             f"{dataset.title} needs our trained dense model: drop DENSE=gluoncv")
+                             f"{dataset.title} needs our trained dense model: drop --dense gluoncv "
+                             "(DENSE=gluoncv)")
         if dense == "gluoncv" and crop and crop != dataset.size:
             raise UsageError(f"--dense gluoncv takes whole {dataset.size}x{dataset.size} "
                              "images; drop --crop")
@@ -141,9 +149,10 @@ class TrainedModels:
             if not params.is_file():
                 recipe = {"dense": "dense", "adv": "adv-train"}.get(name, "dropout-train")
                 crop = f" CROP={self.crop}" if self.crop and self.crop != self.dataset.size else ""
+                arch = "" if self.model == "resnet20" else f" MODEL={self.model}"
                 raise UsageError(f"no trained {name} model at {rel(params)}: run `make "
                                  f"{self.dataset.make_prefix}-{recipe} PROFILE={self.profile} "
-                                 f"SEED={self.seed}{crop}{self.dataset.make_vars}` first")
+                                 f"SEED={self.seed}{arch}{crop}{self.dataset.make_vars}` first")
             digest = manifest.verify(params, fix=f"restore it (git checkout -- {rel(params)}) "
                                      "or retrain it with --fresh")[:12]
             net = build_image_model(self.model, self.dataset)

@@ -186,6 +186,9 @@ def test_the_driver_rewrites_verdicts_of_an_older_rule(tmp_path):
      "--dense gluoncv is GluonCV's CIFAR-10 model (32x32 RGB); Fashion-MNIST needs our trained"),
     (["--crop", "28", "--dense", "gluoncv"], "--dense gluoncv takes whole 32x32 images"),
     (["--family", "mnist", "--model", "cifar_resnet20_v1"], "--model is for the image family"),
+    (["--model", "resnet99"], "unknown model 'resnet99'; valid: "),
+    (["--dataset", "fashion-mnist", "--model", "cifar_resnet20_v1"],
+     "--model cifar_resnet20_v1 takes RGB images; Fashion-MNIST has 1 channel(s)"),
     (["--family", "mnist", "--dense", "gluoncv"], "--dense is for the image family"),
 ])
 def test_usage_errors_are_one_line(tmp_path, capsys, argv, match):
@@ -202,7 +205,8 @@ def test_model_flag_picks_the_trained_runs_it_reads(tmp_path, capsys):
                     "--model", "cifar_resnet20_v1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: no trained dense model at") and \
-        "cifar_resnet20_v1" in err[-1] and "make cifar-dense" in err[-1]
+        "dense-cifar_resnet20_v1-smoke-seed0" in err[-1]
+    assert "make cifar-dense PROFILE=smoke SEED=0 MODEL=cifar_resnet20_v1` first" in err[-1]
 
 
 def test_missing_mnist_models_name_the_target(tmp_path, capsys, monkeypatch):
@@ -352,9 +356,9 @@ def _runs_with_masks(n, lost_won):
 
 
 def test_paired_convergence_sees_a_fall_the_unpaired_rule_misses():
-    """SAP-100 on Fashion-MNIST at lambda 4: 20 -> 40 steps lost 25 images and won 9 (30.0%
-    from 31.6%), 16 EOT samples lost 35 and won 5. The 2-standard-error rule on the accuracies
-    alone calls that converged; McNemar on the same images does not."""
+    """The lost/won counts of SAP-100 on Fashion-MNIST at lambda 4 (20 -> 40 steps lost 25
+    images and won 9, 16 EOT samples lost 35 and won 5). The 2-standard-error rule on the
+    accuracies alone calls that converged; McNemar on the same images does not."""
     from sap_mx.attacks import convergence
 
     runs, masks = _runs_with_masks(1000, {(20, 4): (26, 15), (40, 4): (25, 9),

@@ -384,7 +384,7 @@ def test_longer_runs_settle_the_worst_case_only_if_no_other_attack_fools_more(ex
     worst = both.copy()
     worst[np.flatnonzero(both)[-extra:] if extra else []] = False
     masks["worst-case"] = worst
-    masks["pgd"] = worst | ~right             # pgd fools the extra images (and no others)
+    masks["pgd"] = worst | ~right             # pgd fools the extra images (and the runs' own)
     shape = {"pgd": (10, 4), "pgd-bpda": (10, 4), "pgd-bpda@20x4": (20, 4),
              "pgd-bpda@40x4": (40, 4), "pgd-bpda@10x16": (10, 16), "worst-case": ("", "")}
     rows = [{"attack": a, "eps": "4", "n": str(n), "steps": str(shape[a][0]),
@@ -398,6 +398,33 @@ def test_longer_runs_settle_the_worst_case_only_if_no_other_attack_fools_more(ex
     # without masks the unpaired rule decides: blind to 6 further images, it sees 40
     unpaired = [{k: v for k, v in r.items() if k != "correct"} for r in rows]
     assert convergence_of(unpaired, 4.0)[0] is (extra < 40)
+
+
+def test_settling_is_unpaired_when_one_attacks_runs_lack_masks():
+    """Two attacks with longer runs, one of them without per-image masks (rows of an older
+    version): the worst case is compared with every run, unpaired, not with the AND of the
+    masked attack's runs alone (which would count the other attack's images as 'lost')."""
+    from experiments.adaptive_table import convergence_of
+    from runkit.rows import mask_hex
+
+    n = 1000
+    a = np.zeros(n, bool)
+    a[:330] = True
+    worst = a.copy()
+    worst[300:330] = False                  # 30 images only attack b's runs fool
+    rows = [{"attack": name, "eps": "4", "n": str(n), "steps": str(st), "eot_samples": str(e),
+             "accuracy": str(acc), **({"correct": mask_hex(a)} if name.startswith("pgd-bpda")
+                                      else {})}
+            for name, st, e, acc in (
+                ("pgd-bpda", 10, 4, 0.33), ("pgd-bpda@20x4", 20, 4, 0.33),
+                ("pgd-bpda@10x16", 10, 16, 0.33), ("apgd-ce", 10, 4, 0.30),
+                ("apgd-ce@20x4", 20, 4, 0.30), ("apgd-ce@10x16", 10, 16, 0.30))]
+    rows.append({"attack": "worst-case", "eps": "4", "n": str(n), "steps": "",
+                 "eot_samples": "", "accuracy": str(worst.mean()), "correct": mask_hex(worst)})
+    ok, text = convergence_of(rows, 4.0)
+    assert ok is True and "is below them" not in text
+    # rows without their number of images are not judged (and do not crash the report)
+    assert convergence_of([{**r, "n": None} for r in rows], 4.0) is None
 
 
 def test_a_folder_with_only_the_adaptive_evaluation_still_gets_a_report(results_dir):

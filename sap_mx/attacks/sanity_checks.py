@@ -15,7 +15,8 @@ The ladder of check 2 keeps accuracies only, so its test is unpaired (binomial s
 on 1,000 images it sees a fall of about 4 points at 30% accuracy). ``convergence`` judges longer
 runs of one attack, whose rows keep each image's result: given those masks it tests paired
 (McNemar's exact test on the images where the two runs disagree), which sees a fall of 1-2
-points; an attack whose runs agree image for image cannot pass for converged by chance.
+points: disagreements from the defense's randomness go both ways and cancel, a real fall does
+not.
 
 A failure means the attack, not the defense, is the weak link: the accuracies it reports are
 not numbers to rely on. ``judge`` is the rule, applied to the measurements; ``rejudge`` applies
