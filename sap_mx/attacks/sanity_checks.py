@@ -33,7 +33,7 @@ import mxnet as mx
 import numpy as np
 
 from ..evaluate import accuracy
-from ..metrics import mcnemar_p
+from ..metrics import paired_difference
 from .pgd import pgd
 
 __all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence", "below", "lowered"]
@@ -94,12 +94,8 @@ def lowered(b, a) -> tuple[bool, str]:
     """Paired: does the run with per-image results ``b`` get fewer of the same images right
     than the run ``a`` beyond chance (McNemar's exact two-sided p < ``P_PAIRED``)? Returns
     (lowered, "N images lost, M won; McNemar p = ...")."""
-    b, a = np.asarray(b, dtype=bool), np.asarray(a, dtype=bool)
-    if a.shape != b.shape or a.ndim != 1:
-        raise ValueError(f"lowered needs two per-image masks of one length, got {a.shape} and "
-                         f"{b.shape}")
-    lost, won = int((a & ~b).sum()), int((b & ~a).sum())
-    p = mcnemar_p(won, lost)
+    d = paired_difference(np.asarray(b, dtype=bool), np.asarray(a, dtype=bool))
+    lost, won, p = d.only_b, d.only_a, d.p
     return lost > won and p < P_PAIRED, f"{lost} images lost, {won} won; McNemar p = {p:.2g}"
 
 
