@@ -13,7 +13,7 @@ vanilla one) and each lambda of the family's grid, the accuracy under:
 * ``apgd-ce`` and ``apgd-dlr``: APGD with EOT (``apgd_iter`` iterations);
 * ``pgd-bpda`` (SAP models): PGD whose gradients go through ``bpda(model)``;
 * ``<attack>@<steps>x<eot>``: the profile's ``long_attacks``, longer runs of one attack on the
-  main SAP models at ``long_eps`` (``model_tasks``): whether it has converged there
+  main SAP models (or the ones an entry names) at ``long_eps`` (``model_tasks``): whether it has converged there
   (``sap_mx.attacks.convergence``, judged by the report); each joins the worst case at its
   lambda.
 
@@ -182,11 +182,15 @@ def model_tasks(b: AdaptiveProfile, model: tuple, family_eps: tuple, *, is_sap: 
                 stochastic: bool, mnist: bool) -> list[tuple[dict, float]]:
     """Every (attack setting, lambda) one model is evaluated at: the profile's attacks at the
     model's lambdas (``model_eps``), then, for a main model with SAP, the profile's longer
-    attacks at ``long_eps`` (the driver and ``experiments.cost`` both count from here)."""
+    attacks at ``long_eps`` (the driver and ``experiments.cost`` both count from here); a
+    ``long_attacks`` entry with a fourth item runs on those main models only."""
     grid = family_eps if mnist else model_eps(b, model, family_eps)
     tasks = [(spec, eps) for spec in attacks_for(is_sap, stochastic, mnist, b) for eps in grid]
-    if is_sap and not mnist and model_key(*model) in b.main_models:
-        for attack, steps, eot in b.long_attacks:
+    key = model_key(*model)
+    if is_sap and not mnist and key in b.main_models:
+        for attack, steps, eot, *only in b.long_attacks:
+            if only and key not in only[0]:
+                continue
             spec = {"attack": long_attack_name(attack, steps, eot), "loss": "ce",
                     "steps": steps, "eot_samples": eot}
             tasks += [(spec, eps) for eps in b.long_eps]

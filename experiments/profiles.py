@@ -66,7 +66,8 @@ class AdaptiveProfile:
     other_eps: tuple = ()
     # longer runs of one attack, (attack, steps, EOT samples), on the main models with SAP at
     # long_eps: whether the strongest attack has converged where the claims are decided
-    # (sap_mx.attacks.convergence); each also joins the worst case at its lambda
+    # (sap_mx.attacks.convergence); each also joins the worst case at its lambda. A fourth
+    # item, a tuple of main-model keys, limits that run to those models
     long_attacks: tuple = ()
     long_eps: tuple = ()
 
@@ -123,9 +124,13 @@ ADAPTIVE = Profiles("the adaptive evaluation", {
                            main_models=("dense", "dense+sap-100", "adv", "adv+sap-100"),
                            other_eps=(0, 4),
                            # BPDA is the strongest attack on SAP-100 here; its steps doubled
-                           # twice and its EOT samples quadrupled, at the largest gain
+                           # twice and its EOT samples quadrupled, at the largest gain; on
+                           # SAP-100, where those runs were still falling (paired), once more
+                           # each (ADV+SAP-100's had converged)
                            long_attacks=(("pgd-bpda", 20, 4), ("pgd-bpda", 40, 4),
-                                         ("pgd-bpda", 10, 16)),
+                                         ("pgd-bpda", 10, 16),
+                                         ("pgd-bpda", 80, 4, ("dense+sap-100",)),
+                                         ("pgd-bpda", 10, 32, ("dense+sap-100",))),
                            long_eps=(4,)),
 })
 MNIST = Profiles("Khan et al.'s Table 1", {

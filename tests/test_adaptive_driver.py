@@ -388,6 +388,38 @@ def test_lowered_is_mcnemars_test_in_one_direction(lost, won, fell):
     assert lowered(b, a)[1].startswith(f"{lost} images lost, {won} won; McNemar p = ")
 
 
+def test_convergence_judges_the_last_rung_of_each_ladder():
+    """With EOT samples 4, 16 and 32 the verdict is 16 -> 32, as 20 -> 40 -> 80 steps is judged
+    on 40 -> 80: a fall at the first rung says only that the profile's run was short."""
+    from sap_mx.attacks import convergence
+
+    runs = {(10, 4): 0.327, (20, 4): 0.316, (40, 4): 0.300, (80, 4): 0.298,
+            (10, 16): 0.297, (10, 32): 0.296}
+    base = np.zeros(1000, bool)
+    base[:327] = True
+
+    def fewer(lost, won, ref):
+        m = ref.copy()
+        right, wrong = np.flatnonzero(m), np.flatnonzero(~m)
+        m[right[:lost]] = False
+        m[wrong[-won:] if won else []] = True
+        return m
+
+    masks = {(10, 4): base}
+    masks[(20, 4)] = fewer(20, 9, base)
+    masks[(40, 4)] = fewer(25, 9, masks[(20, 4)])
+    masks[(80, 4)] = fewer(10, 8, masks[(40, 4)])
+    masks[(10, 16)] = fewer(35, 5, base)
+    masks[(10, 32)] = fewer(12, 11, masks[(10, 16)])
+    ok, text = convergence(runs, 1000, "pgd-bpda", masks)
+    assert ok is True, text
+    assert "4 -> 16 -> 32 EOT samples: 32.7 -> 29.7 -> 29.6%" in text
+    masks[(10, 32)] = fewer(30, 5, masks[(10, 16)])        # still falling at the last rung
+    ok, text = convergence(runs, 1000, "pgd-bpda", masks)
+    assert ok is False
+    assert "16 -> 32 EOT samples still lowered it: 30 images lost, 5 won" in text
+
+
 def test_convergence_needs_both_ladders():
     from sap_mx.attacks import convergence
 
@@ -407,7 +439,9 @@ def test_longer_attacks_go_to_the_main_sap_models_at_their_lambdas_only():
                                      mnist=mnist) if "@" in spec["attack"])
 
     expected = [("pgd-bpda@10x16", 4), ("pgd-bpda@20x4", 4), ("pgd-bpda@40x4", 4)]
-    assert longer(("dense", "sap", 100), True) == expected
+    # the runs once more on SAP-100 only (an entry's fourth item names its models)
+    assert longer(("dense", "sap", 100), True) == sorted(
+        expected + [("pgd-bpda@10x32", 4), ("pgd-bpda@80x4", 4)])
     assert longer(("adv", "sap", 100), True) == expected
     assert longer(("dense", "sap", 20), True) == []           # not a main model
     assert longer(("dense", "none", None), False, False) == []

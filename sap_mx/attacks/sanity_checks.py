@@ -158,8 +158,9 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
                 ) -> tuple[bool, str] | None:
     """Has one attack converged at one lambda? ``accuracies``: its accuracy on ``n`` images by
     (steps, EOT samples). Compares the most steps with the next fewer (both with the fewest EOT
-    samples) and the most EOT samples with the fewest (both with the fewest steps): converged
-    when neither lowers accuracy. With ``masks`` (each run's per-image results, same keys) the
+    samples) and the most EOT samples with the next fewer (both with the fewest steps):
+    converged when neither last increase lowers accuracy (an attack still falling from 4 to 16
+    EOT samples may level off from 16 to 32; only the last rung of each ladder counts). With ``masks`` (each run's per-image results, same keys) the
     test is paired (``lowered``: McNemar); without, unpaired (``below``: 2 standard errors of
     the difference). Returns (converged, one line with the measurements), or None without both
     comparisons."""
@@ -171,13 +172,14 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
         return None
 
     ladder = [accuracies[(s, eot0)] for s in steps]
-    more_eot = (accuracies[(steps0, eots[0])], accuracies[(steps0, eots[-1])])
+    more_eot = [accuracies[(steps0, e)] for e in eots]
     text = (f"{name}, {'/'.join(map(str, steps))} steps: "
             + "/".join(f"{100 * a:.1f}" for a in ladder)
-            + f"%; {eots[0]} -> {eots[-1]} EOT samples: "
+            + f"%; {' -> '.join(map(str, eots))} EOT samples: "
             + " -> ".join(f"{100 * a:.1f}" for a in more_eot) + "%")
     pairs = (((steps[-1], eot0), (steps[-2], eot0), f"{steps[-2]} -> {steps[-1]} steps"),
-             ((steps0, eots[-1]), (steps0, eots[0]), "more EOT samples"))
+             ((steps0, eots[-1]), (steps0, eots[-2]),
+              "more EOT samples" if len(eots) == 2 else f"{eots[-2]} -> {eots[-1]} EOT samples"))
     problems = []
     for longer, shorter, what in pairs:
         if masks is not None:
