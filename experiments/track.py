@@ -146,13 +146,13 @@ def run(args: Args) -> list:
             print(f"== {step}: {' '.join(cmd)}", file=sys.stderr, flush=True)
             if args.dry_run:
                 continue
-            start, t0 = _utc(), time.time()
+            start, t0, sha = _utc(), time.time(), git_sha()  # the commit the step started on
             code = stopper.run(cmd)
             rows.append({"step": step, "target": target, "exit": code,
                          "seconds": round(time.time() - t0, 1),
                          "resumed": sum(1 for r in rows if r["step"] == step),
                          "dataset": args.dataset, "profile": args.profile, "seed": args.seed,
-                         "git_sha": git_sha(), "utc_start": start, "utc_end": _utc()})
+                         "git_sha": sha, "utc_start": start, "utc_end": _utc()})
             write_csv(path, [{k: r.get(k, "") for k in COLUMNS} for r in rows])
             print(f"== {step}: exit {code} after {rows[-1]['seconds']:.0f} s (logged in "
                   f"{rel(path)})", file=sys.stderr, flush=True)

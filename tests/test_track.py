@@ -14,6 +14,7 @@ from experiments import track
 
 FAKE = """#!/bin/bash
 echo "$*" >> "$FAKE_LOG"
+if [ -n "$FAKE_SHA" ]; then echo committed-during-the-step > "$FAKE_SHA"; fi
 if [ "$1" = "$FAKE_FAIL" ]; then exit 3; fi
 if [ "$1" = "$FAKE_STOP" ]; then
     sleep 60 & echo $! > "$FAKE_PID"
@@ -70,6 +71,17 @@ def test_every_step_runs_in_order_and_a_rerun_counts_as_resumed(fake):
     rows = _rows(fake)
     assert len(rows) == len(track.STEPS) + 1
     assert rows[-1]["step"] == "adaptive" and rows[-1]["resumed"] == "1"
+
+
+def test_a_step_is_logged_with_the_commit_it_started_on(fake, monkeypatch):
+    """A commit made while a step runs (results committed as they land) is not the code the
+    step ran: the row keeps the commit of its start."""
+    sha = fake / "sha.txt"
+    sha.write_text("started-here\n")
+    monkeypatch.setenv("FAKE_SHA", str(sha))
+    monkeypatch.setattr(track, "git_sha", lambda: sha.read_text().strip())
+    assert track.main(["--only", "fig6-mc"]) == 0
+    assert [r["git_sha"] for r in _rows(fake)] == ["started-here"]
 
 
 def test_a_failed_step_stops_the_track_and_names_where_to_restart(fake, monkeypatch, capsys):
