@@ -31,7 +31,9 @@ model fail their sanity checks (``sap_mx.attacks.sanity_checks``: e.g. PGD-EOT h
 converged). Where the profile ran longer attacks at a lambda (``long_attacks``), whether they
 settle the worst case there decides instead (``adaptive_table.convergence_of``); at lambda = 0
 nothing is attacked and no side is suspect. A verdict that such a bound could overturn becomes
-*inconclusive*, with the reason:
+*inconclusive*, with the reason. A model checked only with the unbounded attack (the profile's
+other defenses: no steps/EOT ladder) has a bound of unknown looseness and is treated the same
+way:
 "A is higher than B" cannot hold while A's attack failed (A's true accuracy may be lower), nor
 fail while B's did; "lower" is the mirror image; "similar" is not judged when either failed.
 """
@@ -47,7 +49,12 @@ import numpy as np
 
 from sap_mx import metrics
 
+from sap_mx.attacks.sanity_checks import NO_LADDER
+
 from .adaptive_table import convergence_of, row_mask, sanity_of
+
+# why a model's worst case is suspect when only the unbounded check ran on it (Rows.suspect)
+UNCHECKED = "only the unbounded check ran: whether its attacks converged is unknown"
 from .paper_compare import latest_rows, load_results
 from .zoo import model_label
 
@@ -135,7 +142,9 @@ class Rows:
         """Why the adaptive attacks on a model are not to be trusted at ``eps`` (every lambda
         when empty), or None. At a lambda with longer runs of its strongest attack, their
         convergence decides (``adaptive_table.convergence_of``); elsewhere its sanity verdict
-        under the current rule (``adaptive_table.sanity_of``)."""
+        under the current rule (``adaptive_table.sanity_of``), and a model that passed only
+        the unbounded check (no steps/EOT ladder: whether its attacks converged was never
+        tested) is ``UNCHECKED``."""
         if eps and all(e == 0 for e in eps):
             return None   # no attack at lambda 0: the clean accuracy is not a bound
         mine = self.model_rows(model, defense, param)
@@ -152,6 +161,8 @@ class Rows:
                     ok, reason = sanity_of(r)
                     if not ok:
                         return reason or "failed"
+            if any(NO_LADDER in str(r.get("sanity") or "") for r in mine):
+                return UNCHECKED
         return None
 
     def ece(self, calibration: Sequence[Mapping], model: str, defense: str, param, eps: float):
@@ -305,7 +316,10 @@ def compare(a: MaskFn, b: MaskFn, eps: Sequence[float], kind: str, names: tuple[
     # an accuracy of 0 on every image is exact: no stronger attack lowers it
     unsafe = [i for i in _unsafe(verdict, kind, suspects) if (sa, sb)[i].any()]
     if unsafe:
-        text += "".join(f"; not judged: {names[i]}'s attacks failed their sanity check (the "
+        text += "".join(f"; not judged: {names[i]}'s attacks were not checked for convergence "
+                        "(only the unbounded check ran on it), so its accuracy may be a loose "
+                        "upper bound" if suspects[i] == UNCHECKED else
+                        f"; not judged: {names[i]}'s attacks failed their sanity check (the "
                         "adaptive table says why), so its accuracy is a loose upper bound"
                         for i in unsafe)
         verdict = OPEN

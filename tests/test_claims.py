@@ -273,3 +273,31 @@ def test_lambda_zero_is_never_suspect():
     assert rows.suspect("dense", "sap", 100.0, (0,)) is None
     assert rows.suspect("dense", "sap", 100.0, (0, 1)).startswith("unbounded PGD leaves 9.0%")
     assert rows.suspect("dense", "sap", 100.0).startswith("unbounded PGD leaves 9.0%")
+
+
+def test_a_model_checked_only_with_the_unbounded_attack_is_a_bound_of_unknown_looseness():
+    """RSW on Fashion-MNIST passed the unbounded check, but no steps/EOT ladder ran on it: its
+    worst case above SAP-100's cannot refute 'none matches SAP' (its attacks may not have
+    converged), while one below SAP-100's still supports it."""
+    base = {"eps": "4", "attack": "worst-case", "n": "1000", "profile": "cpu", "seed": "0",
+            "checkpoint": "c", "predict_mc": "10", "utc": "2026-12-01T00:00:00Z",
+            "model": "dense", "sanity_ok": "True"}
+    rows = claims.Rows([], [{**base, "defense": "rsw", "param": "0.2",
+                             "sanity": "unbounded 0.0% (no steps/EOT ladder)"},
+                            {**base, "defense": "none", "param": "",
+                             "sanity": "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8"}],
+                       profile="cpu")
+    assert rows.suspect("dense", "rsw", 0.2, (4,)) == claims.UNCHECKED
+    assert rows.suspect("dense", "rsw", 0.2, (0,)) is None
+    assert rows.suspect("dense", "none", None, (4,)) is None
+
+    rng = np.random.default_rng(7)
+    sap = _mask(rng, 1000, 0.27)
+    better = sap | _mask(rng, 1000, 0.1)
+    worse = sap & _mask(rng, 1000, 0.6)
+    for other, verdict in ((better, claims.OPEN), (worse, claims.HOLDS)):
+        v = claims.compare(lambda e, m=other: m, lambda e: sap, (4,), "lower", ("RSW", "SAP"),
+                           suspects=(claims.UNCHECKED, None))
+        assert v.verdict == verdict
+        assert ("RSW's attacks were not checked for convergence" in v.measurement) == (
+            verdict == claims.OPEN)

@@ -338,6 +338,22 @@ def test_the_adaptive_table_judges_older_rows_by_the_current_rule(results_dir):
             "had not converged (unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7) | cpu |") in text
 
 
+def test_the_adaptive_table_says_when_only_the_unbounded_check_ran(results_dir):
+    common = dict(family="image", model="dense", loss="ce", steps=10, eot_samples=4, n=1000,
+                  predict_mc=10, seed=0, profile="cpu", checkpoint="c@1", data="fashion-mnist",
+                  git_sha="abc", utc="2026-01-01T00:00:00Z", sanity_ok="True", eps=4,
+                  attack="pgd", accuracy=0.366)
+    write_csv(results_dir / "adaptive.csv", [
+        {**common, "defense": "rsw", "param": "0.2",
+         "sanity": "unbounded 0.0% (no steps/EOT ladder)"},
+        {**common, "defense": "none", "param": "",
+         "sanity": "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8"}])
+    text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
+    assert ("| dense+rsw-0.2 | 4 |  |  | 36.6 |  |  |  | ok (unbounded check only: convergence "
+            "not tested) | cpu |") in text
+    assert "| dense | 4 |  |  | 36.6 |  |  |  | ok | cpu |" in text
+
+
 @pytest.mark.parametrize("worst, verdict", [
     (0.290, "converged"),
     # the AND over every attack is far below the longer runs: another attack fools images

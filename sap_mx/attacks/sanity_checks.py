@@ -36,7 +36,8 @@ from ..evaluate import accuracy
 from ..metrics import paired_difference
 from .pgd import pgd
 
-__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence", "below", "lowered"]
+__all__ = ["pgd_attack", "sanity", "judge", "rejudge", "convergence", "below", "lowered",
+           "NO_LADDER"]
 
 P_PAIRED = 0.05  # a paired fall counts when McNemar's two-sided p is below this
 
@@ -99,9 +100,13 @@ def lowered(b, a) -> tuple[bool, str]:
     return lost > won and p < P_PAIRED, f"{lost} images lost, {won} won; McNemar p = {p:.2g}"
 
 
+# in a verdict's text: only check 1 ran (no ladder), so whether the attack converged is unknown
+NO_LADDER = "no steps/EOT ladder"
+
+
 def _measured(unbounded: float, rungs: Sequence[float] | None) -> str:
     if rungs is None:
-        return f"unbounded {100 * unbounded:.1f}% (no steps/EOT ladder)"
+        return f"unbounded {100 * unbounded:.1f}% ({NO_LADDER})"
     return (f"unbounded {100 * unbounded:.1f}%, steps/EOT ladder "
             + "/".join(f"{100 * a:.1f}" for a in rungs))
 
@@ -146,7 +151,7 @@ def rejudge(ok: bool, reason: str, n: int) -> tuple[bool, str]:
     if found is None or n <= 0:
         return ok, reason
     ladder = _LADDER.search(reason)
-    if ladder is None and "no steps/EOT ladder" not in reason:
+    if ladder is None and NO_LADDER not in reason:
         return ok, reason
     rungs = None if ladder is None else [float(g) / 100 for g in ladder.groups()]
     return judge(float(found.group(1)) / 100, rungs, n)
