@@ -13,9 +13,9 @@ vanilla one) and each lambda of the family's grid, the accuracy under:
 * ``apgd-ce`` and ``apgd-dlr``: APGD with EOT (``apgd_iter`` iterations);
 * ``pgd-bpda`` (SAP models): PGD whose gradients go through ``bpda(model)``;
 * ``<attack>@<steps>x<eot>``: the profile's ``long_attacks``, longer runs of one attack on the
-  main SAP models (or the ones an entry names) at ``long_eps`` (``model_tasks``): whether it has converged there
-  (``sap_mx.attacks.convergence``, judged by the report); each joins the worst case at its
-  lambda.
+  main SAP models (or the ones an entry names) at ``long_eps`` (``model_tasks``): whether it
+  has converged there (``sap_mx.attacks.convergence``, judged by the report); each joins the
+  worst case at its lambda.
 
 Predictions of stochastic models: the mean softmax of ``predict_mc`` passes (as in the paper).
 

@@ -48,15 +48,14 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from sap_mx import metrics
-
 from sap_mx.attacks.sanity_checks import NO_LADDER
 
 from .adaptive_table import convergence_of, row_mask, sanity_of
+from .paper_compare import latest_rows, load_results
+from .zoo import model_label
 
 # why a model's worst case is suspect when only the unbounded check ran on it (Rows.suspect)
 UNCHECKED = "only the unbounded check ran: whether its attacks converged is unknown"
-from .paper_compare import latest_rows, load_results
-from .zoo import model_label
 
 __all__ = ["CLAIMS", "MARGIN", "Verdict", "Rows", "load_claims", "evaluate_claims",
            "claims_section"]
@@ -298,8 +297,9 @@ def compare(a: MaskFn, b: MaskFn, eps: Sequence[float], kind: str, names: tuple[
             suspects: tuple[str | None, str | None] = (None, None)) -> Verdict | None:
     """``a`` against ``b`` (mask getters by lambda) over ``eps``: kind is ``higher``, ``lower``,
     ``similar`` or ``little-gain``. ``suspects``: for accuracies that are upper bounds (the
-    adaptive worst case), why each side's attacks failed their sanity checks, or None; a
-    verdict that a side's loose bound could overturn is inconclusive instead."""
+    adaptive worst case), why each side's bound may be loose (its attacks failed their sanity
+    checks, or ``UNCHECKED``: only the unbounded check ran), or None; a verdict that a side's
+    loose bound could overturn is inconclusive instead."""
     sa, sb = _score(a, eps), _score(b, eps)
     if sa is None or sb is None or len(sa) != len(sb) or len(sa) < 2:
         return None

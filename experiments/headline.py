@@ -34,7 +34,7 @@ from sap_mx.io import write_text
 from . import claims, datasets, track
 from .adaptive import IMAGE_FAMILY
 from .adaptive_table import convergence_of
-from .claims import FIG3, Rows, Spec
+from .claims import FIG3, UNCHECKED, Rows, Spec
 from .paper_compare import NOT_RESULTS, PAPER_NUMBERS, load_paper_numbers, load_results
 
 __all__ = ["README", "README_HEADLINES", "StepCost", "step_costs", "render", "update_readme",
@@ -192,7 +192,10 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
         longer = [(e, convergence_of(rows.model_rows(*WORST[name]), e)) for e in ADAPTIVE_EPS]
         longer = [(e, v) for e, v in longer if v is not None]
         text = []
-        if reason:
+        if reason == UNCHECKED:
+            text.append(f"**{name}: only the unbounded check ran on it**: whether its attacks "
+                        "converged is unknown.")
+        elif reason:
             text.append(f"**{name}: its attacks failed their sanity check** at the check "
                         f"λ = {IMAGE_FAMILY.check_eps:g}: {reason}.")
         for e, (converged, line) in longer:
@@ -202,7 +205,8 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
             cleared = [f"{e:g}" for e, (converged, _) in longer if converged]
             where = (f" (except at λ = {', '.join(cleared)}, where the longer runs settled it)"
                      if cleared else "")
-            text.append(f"So its worst case{where} is an upper bound that a longer attack would "
+            verb = "may" if reason == UNCHECKED else "would"
+            text.append(f"So its worst case{where} is an upper bound that a longer attack {verb} "
                         "lower: a gain in its column is not established, and the claims table "
                         "judges no comparison this bound could overturn.")
         elif text:

@@ -71,6 +71,21 @@ class AdaptiveProfile:
     long_attacks: tuple = ()
     long_eps: tuple = ()
 
+    def __post_init__(self):
+        for entry in self.long_attacks:
+            if len(entry) not in (3, 4):
+                raise ValueError(f"long_attacks entry {entry!r}: give (attack, steps, EOT "
+                                 "samples) or (attack, steps, EOT samples, (model keys, ...))")
+            if len(entry) == 4:
+                models = entry[3]
+                if not isinstance(models, tuple) or not models:
+                    raise ValueError(f"long_attacks entry {entry!r}: its 4th item must be a "
+                                     "non-empty tuple of model keys, e.g. ('dense+sap-100',)")
+                unknown = [m for m in models if m not in self.main_models]
+                if unknown:
+                    raise ValueError(f"long_attacks entry {entry!r}: {', '.join(unknown)} not "
+                                     f"in main_models {self.main_models}")
+
 
 @dataclass(frozen=True, kw_only=True)
 class MnistProfile:
@@ -118,7 +133,8 @@ ADAPTIVE = Profiles("the adaptive evaluation", {
     "smoke": AdaptiveProfile(n_test=16, predict_mc=2, paper_mc=2, steps=4, eot_samples=2,
                              apgd_iter=4, batch=16),
     # main models at six lambdas with the steps/EOT ladder; the others at lambda 0 and 4 with
-    # the unbounded check only; the SAP main models also under longer BPDA runs at lambda 4 (cost: benchmarks/bench_fashion.py, docs/fashion-mnist.md)
+    # the unbounded check only; the SAP main models also under longer BPDA runs at lambda 4
+    # (cost: benchmarks/bench_fashion.py, docs/fashion-mnist.md)
     "cpu": AdaptiveProfile(n_test=1_000, predict_mc=10, paper_mc=20, steps=10, eot_samples=4,
                            apgd_iter=20, eps_grid=(0, 1, 2, 4, 8, 16),
                            main_models=("dense", "dense+sap-100", "adv", "adv+sap-100"),

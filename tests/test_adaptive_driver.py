@@ -1,6 +1,7 @@
 """The adaptive-evaluation driver on tiny MNIST models: every attack per model, the sanity
 columns, resume, the figure, errors."""
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -487,3 +488,19 @@ def test_a_model_with_recorded_rows_is_not_checked_again(tmp_path):
     ok, reason = ad.recorded_sanity(store, meta)
     assert not ok and "not converged" in reason                      # the current rule
     assert ad.recorded_sanity(store, {**meta, "checkpoint": "other"}) is None
+
+
+@pytest.mark.parametrize("entry, message", [
+    (("pgd-bpda", 80, 4, "dense+sap-100"), "must be a non-empty tuple of model keys"),
+    (("pgd-bpda", 80, 4, ("dense+sap100",)), "dense+sap100 not in main_models"),
+    (("pgd-bpda", 80), "give (attack, steps, EOT samples)"),
+])
+def test_a_long_attack_entry_that_would_silently_run_nowhere_is_refused(entry, message):
+    """A string (a missing trailing comma) would make 'key in models' a substring test, and a
+    misspelt key would drop the run from the driver, the cost and the convergence ladder."""
+    from experiments.profiles import AdaptiveProfile
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AdaptiveProfile(n_test=10, predict_mc=1, paper_mc=1, steps=1, eot_samples=1,
+                        apgd_iter=1, main_models=("dense+sap-100",), long_attacks=(entry,),
+                        long_eps=(4,))

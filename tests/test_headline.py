@@ -171,6 +171,24 @@ def test_a_model_whose_attacks_failed_their_sanity_check_is_named_under_the_tabl
            "bound" in flagged[0]
 
 
+def test_a_model_checked_only_with_the_unbounded_attack_is_not_called_failed(folder):
+    path = folder[0]
+    with open(path / "adaptive.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for r in rows:   # a profile that ran no ladder on SAP-100
+        r["sanity_ok"] = "True"
+        r["sanity"] = ("unbounded 0.0% (no steps/EOT ladder)" if r["defense"] == "sap" else
+                       "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8")
+    with open(path / "adaptive.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = headline.render(path, dataset="fashion-mnist", profile="cpu", **NO_COST)
+    assert not any("failed their sanity check" in x for x in lines)
+    flagged = [x for x in lines if x.startswith("**SAP-100: only the unbounded check ran on it**")]
+    assert len(flagged) == 1 and "an upper bound that a longer attack may lower" in flagged[0]
+
+
 def test_update_rewrites_only_the_block_and_check_reports_a_stale_one(folder, tmp_path):
     path = folder[0]
     readme = tmp_path / "README.md"

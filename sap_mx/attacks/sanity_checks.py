@@ -165,9 +165,12 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
     (steps, EOT samples). Compares the most steps with the next fewer (both with the fewest EOT
     samples) and the most EOT samples with the next fewer (both with the fewest steps):
     converged when neither last increase lowers accuracy (an attack still falling from 4 to 16
-    EOT samples may level off from 16 to 32; only the last rung of each ladder counts). With ``masks`` (each run's per-image results, same keys) the
-    test is paired (``lowered``: McNemar); without, unpaired (``below``: 2 standard errors of
-    the difference). Returns (converged, one line with the measurements), or None without both
+    EOT samples may level off from 16 to 32; only the last rung of each ladder counts). With
+    ``masks`` (each run's per-image results, same keys) the test is paired (``lowered``:
+    McNemar); without, unpaired (``below``: 2 standard errors of the difference).
+    "Converged" means no fall this test detects on ``n`` images (on 1,000, paired, about 2
+    points per doubling): a smaller one may remain, so an accuracy judged converged is still
+    an upper bound, a tighter one. Returns (converged, one line with the measurements), or None without both
     comparisons."""
     eot0 = min(e for _, e in accuracies)
     steps0 = min(s for s, _ in accuracies)
