@@ -48,9 +48,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from sap_mx import metrics
-from sap_mx.attacks.sanity_checks import NO_LADDER
 
-from .adaptive_table import convergence_of, row_mask, sanity_of
+from .adaptive_table import convergence_of, row_mask, sanity_of, unchecked
 from .paper_compare import latest_rows, load_results
 from .zoo import model_label
 
@@ -147,20 +146,20 @@ class Rows:
         if eps and all(e == 0 for e in eps):
             return None   # no attack at lambda 0: the clean accuracy is not a bound
         mine = self.model_rows(model, defense, param)
-        unchecked = False
+        by_sanity = False  # some lambda without longer runs: the sanity verdict decides
         for e in eps or [None]:
             verdict = convergence_of(mine, e) if e is not None else None
             if verdict is None:
-                unchecked = True
+                by_sanity = True
             elif not verdict[0]:
                 return verdict[1]
-        if unchecked:
+        if by_sanity:
             for r in mine:
                 if r.get("sanity_ok"):
                     ok, reason = sanity_of(r)
                     if not ok:
                         return reason or "failed"
-            if any(NO_LADDER in str(r.get("sanity") or "") for r in mine):
+            if unchecked(mine):
                 return UNCHECKED
         return None
 
