@@ -170,8 +170,8 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
     McNemar); without, unpaired (``below``: 2 standard errors of the difference).
     "Converged" means no fall this test detects on ``n`` images (on 1,000, paired, about 2
     points per doubling): a smaller one may remain, so an accuracy judged converged is still
-    an upper bound, a tighter one. Returns (converged, one line with the measurements), or None without both
-    comparisons."""
+    an upper bound, a tighter one. Returns (converged, one line with the measurements), or
+    None without both comparisons."""
     eot0 = min(e for _, e in accuracies)
     steps0 = min(s for s, _ in accuracies)
     steps = sorted(s for s, e in accuracies if e == eot0)
