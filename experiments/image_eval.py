@@ -12,7 +12,8 @@ iterative   Fig. 1c: iterative attack (k = 1, ceil(lambda) steps); dense vs dens
 dropout     Fig. 2a (dropout added post hoc), 2b (dropout-trained, on at test), 2c (off at test)
 adv         Fig. 3 (dense, SAP-100, ADV, ADV+SAP-100) and Fig. 4 (calibration, plus ECE)
 baselines   Fig. 5a-f: RNW, RSW, DWP, SWP, RNA, RSA over a parameter grid, each attacked on itself
-mc          Fig. 6: SAP-100 against FGSM made on the dense model and on SAP-100 with 1..1000 MC
+mc          Fig. 6: SAP-100 against FGSM made on the dense model and on SAP-100 with the
+            profile's MC grid (``mc_grid``; the paper: 1, 10, 100, 1000)
 ==========  =====================================================================================
 
 Stochastic models answer with the mean softmax of ``predict_mc`` passes (the paper: 100); FGSM on

@@ -117,7 +117,8 @@ def fig_baselines(df, caption, out):
 
 def fig_mc(df, caption, out):
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    _curves(ax, df, label=_versus, title="SAP-100 against adversaries with 1..1000 MC samples")
+    most = int(df["mc_samples"].astype(int).max())   # the profile's grid: 1000 in ``paper``
+    _curves(ax, df, label=_versus, title=f"SAP-100 against adversaries with 1..{most} MC samples")
     return [_save(fig, out / "fig6_mc.png", caption)]
 
 

@@ -387,3 +387,19 @@ def test_a_side_file_from_the_version_without_masks_is_not_resumed(models_dir, t
     resumed, _ = ce.evaluate_task(task, models, x, y, s, (0, 2), progress=False, partial=old)
     for eps in (0, 2):
         np.testing.assert_array_equal(resumed[eps], fresh[eps])
+
+
+def test_fig6_title_names_the_grid_that_ran(tmp_path, monkeypatch):
+    """Fig. 6's title reads the adversary's MC grid from the rows (the paper's goes to 1000; a
+    profile with a shorter grid must not claim 1000)."""
+    import pandas as pd
+
+    from experiments import image_figures
+
+    titles = []
+    monkeypatch.setattr(image_figures, "_curves",
+                        lambda ax, df, label=None, title="": titles.append(title))
+    monkeypatch.setattr(image_figures, "_save", lambda fig, path, caption: path)
+    df = pd.DataFrame({"mc_samples": [1, 10, 100, 1], "eps": [0, 0, 0, 1]})
+    image_figures.fig_mc(df, "caption", tmp_path)
+    assert titles == ["SAP-100 against adversaries with 1..100 MC samples"]
