@@ -208,3 +208,18 @@ def test_git_sha_is_dirty_for_code_changes_not_for_results(tmp_path):
     assert git_sha(tmp_path / "results") == sha                  # from a subfolder, the same
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_sha(tmp_path) == sha + "+dirty"
+
+
+def test_a_long_caption_stays_inside_a_narrow_figure(tmp_path):
+    """save_figure wraps the caption: every line of a caption longer than the figure is wide
+    lies inside the figure (matplotlib would let one long suptitle run off both edges)."""
+    from runkit.figures import pyplot, save_figure
+
+    fig, ax = pyplot().subplots(figsize=(5.5, 4))
+    ax.plot([0, 1], [0, 1])
+    caption = ("Fashion-MNIST iterative: profile cpu, fashion-mnist, 1000 test images, seed 0, "
+               "prediction passes 10")
+    save_figure(fig, tmp_path / "f.png", caption, fontsize=8)
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert "\n" in fig._suptitle.get_text() and fig._suptitle.get_text().split() == caption.split()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
