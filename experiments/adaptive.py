@@ -439,6 +439,16 @@ def check_model(net, x, y, family: Family, b: AdaptiveProfile, stochastic: bool,
     return ok, reason, partials
 
 
+def panel_title(label: str, rows: list[dict]) -> str:
+    """A model's panel title: flagged when its sanity check failed, and when only the unbounded
+    check ran on it (``adaptive_table.unchecked``: whether its attacks converged is unknown)."""
+    from .adaptive_table import unchecked  # here: adaptive_table imports this module
+
+    if not all(str(r["sanity_ok"]) == "True" for r in rows):
+        return f"{label}  [SANITY FAILED]"
+    return f"{label}  [unbounded check only]" if unchecked(rows) else label
+
+
 def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: str,
          data_label: str) -> Path:
     """One panel per model: accuracy against lambda, one line per attack."""
@@ -460,9 +470,8 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: st
             ax.plot([eps_values.index(e) for e, _ in pts], [100 * a for _, a in pts],
                     marker="o", markersize=3, label=attack, color="black" if worst else None,
                     linewidth=2.2 if worst else 1.2, zorder=3 if worst else 2)
-        ok = all(str(r["sanity_ok"]) == "True" for r in mine)
-        label = model_label(meta["model"], meta["defense"], meta["param"])
-        ax.set_title(f"{label}{'' if ok else '  [SANITY FAILED]'}", fontsize=9)
+        ax.set_title(panel_title(model_label(meta["model"], meta["defense"], meta["param"]),
+                                 mine), fontsize=9)
         ax.set_xticks(range(len(eps_values)))
         ax.set_xticklabels([f"{e:g}" for e in eps_values], fontsize=7)
         ax.set(ylim=(0, 100), xlabel="λ", ylabel="accuracy (%)")

@@ -504,3 +504,13 @@ def test_a_long_attack_entry_that_would_silently_run_nowhere_is_refused(entry, m
         AdaptiveProfile(n_test=10, predict_mc=1, paper_mc=1, steps=1, eot_samples=1,
                         apgd_iter=1, main_models=("dense+sap-100",), long_attacks=(entry,),
                         long_eps=(4,))
+
+
+@pytest.mark.parametrize("sanity_ok, sanity, title", [
+    ("True", "ladder flat", "SAP-100"),
+    ("False", "PGD-EOT still falling", "SAP-100  [SANITY FAILED]"),
+    ("True", "unbounded 0.0% (no steps/EOT ladder)", "SAP-100  [unbounded check only]"),
+    ("False", "unbounded 8.7% (no steps/EOT ladder)", "SAP-100  [SANITY FAILED]"),
+])
+def test_a_panel_title_says_how_far_its_model_was_checked(sanity_ok, sanity, title):
+    assert ad.panel_title("SAP-100", [{"sanity_ok": sanity_ok, "sanity": sanity}] * 2) == title
