@@ -4,6 +4,7 @@ A fake ``make`` on PATH stands in for the experiments: it logs its arguments and
 test's FAKE_MAKE variable says for one target (fail, or stop the track with SIGTERM)."""
 import csv
 import os
+import signal
 import stat
 import time
 from pathlib import Path
@@ -109,11 +110,20 @@ def test_a_signal_stops_the_whole_step_and_still_logs_its_time(fake, monkeypatch
                                                                 name, number):
     """The fake step starts a grandchild, then signals the track (its parent): the track must
     stop make *and* the grandchild (its own session: it gets no terminal signal itself), log
-    the step, run no further step, and stop with one line."""
-    monkeypatch.setenv("FAKE_STOP", "cifar-adaptive")
-    monkeypatch.setenv("FAKE_SIGNAL", name)
-    t0 = time.time()
-    assert track.main(["--start", "fig3-4-adv"]) == 2
+    the step, run no further step, and stop with one line.
+
+    The signal's default disposition is restored first: a test run started in the background
+    (``&`` ignores SIGINT) or under ``nohup`` (ignores SIGHUP) inherits an ignored signal,
+    which the track rightly leaves ignored."""
+    sig = getattr(signal, f"SIG{name}")
+    old = signal.signal(sig, signal.default_int_handler if name == "INT" else signal.SIG_DFL)
+    try:
+        monkeypatch.setenv("FAKE_STOP", "cifar-adaptive")
+        monkeypatch.setenv("FAKE_SIGNAL", name)
+        t0 = time.time()
+        assert track.main(["--start", "fig3-4-adv"]) == 2
+    finally:
+        signal.signal(sig, old)
     assert time.time() - t0 < 30                     # did not wait for the 60 s sleep
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"stopped by signal {number} during step adaptive" in err and "rerun to resume" in err
