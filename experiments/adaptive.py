@@ -478,7 +478,10 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: st
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    caption = (f"adaptive evaluation, {name} ({data_label}): profile {args.profile}, "
+    # the mnist family runs on MNIST or Fashion-MNIST: its caption names the models, the data
+    # label names the dataset (a Fashion-MNIST figure must not read as MNIST)
+    what = "Khan et al.'s MLPs" if name == "mnist" else name
+    caption = (f"adaptive evaluation, {what} (data: {data_label}): profile {args.profile}, "
                f"seed {args.seed}")
     if args.profile == "smoke":
         caption += "  [SMOKE: generated data, not results]"

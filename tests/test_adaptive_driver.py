@@ -29,8 +29,15 @@ def trained(tmp_path, monkeypatch):
 def test_every_model_gets_every_attack_with_sanity_and_resumes(trained, monkeypatch, capsys):
     args = ad.Args(family="mnist", profile="smoke", models=str(trained / "mnist" / "models"),
                    out=str(trained / "adaptive"), progress=False)
+    captions = []
+    real_save = ad.save_figure
+    monkeypatch.setattr(ad, "save_figure",
+                        lambda fig, path, caption, **kw: (captions.append(caption),
+                                                          real_save(fig, path, caption, **kw))[1])
     written = ad.run(args)
     assert [p.name for p in written] == ["adaptive.csv", "adaptive_mnist.png"]
+    # the family's caption names the models and the data, never 'mnist' as if it were the data
+    assert captions[-1].startswith("adaptive evaluation, Khan et al.'s MLPs (data: ")
     with open(trained / "adaptive" / "adaptive.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     eps = ad.MNIST_FAMILY.eps
