@@ -221,7 +221,8 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
               for k in (claims.HOLDS, claims.FAILS, claims.OPEN)}
     judged = sum(counts.values())
     lines += ["", f"**The paper's claims, tested on {title}** (sections 4.1, 4.3-4.5; "
-              f"{len(figure)} in all, {judged} measured so far): "
+              f"{len(figure)} in all, "
+              f"{'all measured' if judged == len(figure) else f'{judged} measured so far'}): "
               f"{_count(counts[claims.HOLDS], 'holds', 'hold')}, "
               f"{_count(counts[claims.FAILS], 'does not hold', 'do not hold')}, "
               f"{_count(counts[claims.OPEN], 'is', 'are')} inconclusive at this n "
@@ -357,7 +358,8 @@ def _cost_table(costs: Sequence[StepCost], bench_csv: Path) -> list[str]:
     estimates = [c.estimate for c in costs if c.estimate is not None]
     total = _hours(sum(estimates)) if estimates else DASH
     spent = sum(c.measured or 0 for c in costs)
-    lines.append(f"| **total** | {total} | {_hours(spent)} so far | |")
+    so_far = " so far" if any(c.status != "done" for c in costs) else ""
+    lines.append(f"| **total** | {total} | {_hours(spent)}{so_far} | |")
     return [f"**What it costs here** ({'/'.join(sorted(cores)) or '?'} CPU cores; estimate "
             f"from `{rel(bench_csv)}`, where *(its log)* marks a run the bench found finished; "
             "training measured from the runs' `log.csv` (finished epochs only), the other steps "
