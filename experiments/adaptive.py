@@ -314,6 +314,7 @@ def run(args: Args) -> list[Path]:
         # --dataset: MNIST (the default for this family) or Fashion-MNIST's MLPs
         mlp_dataset = "mnist" if args.dataset == "cifar10" else args.dataset
         family, name = MNIST_FAMILY, "mnist"  # the family of Khan et al.'s MLPs, on either
+        title = "Khan et al.'s MLPs"  # the figure names the models; its data label the dataset
         mnist_out = datasets.mlp_results_dir(mlp_dataset, args.profile)
         data, data_label = datasets.load_mnist_data(MNIST.get(args.profile), args.profile,
                                                     args.seed, args.data_dir, mnist_out,
@@ -325,6 +326,7 @@ def run(args: Args) -> list[Path]:
         dataset = datasets.get_dataset("cifar10" if args.family == "cifar" else args.dataset)
         crop = datasets.check_crop(args.crop, dataset)
         family, name = replace(IMAGE_FAMILY, eps=dataset.eps), dataset.results
+        title = name
         trained = TrainedModels(dataset, profile=args.profile, seed=args.seed, model=args.model,
                                 dense=args.dense, models_dir=args.models, crop=crop)
         (_, (xt, yt)), data_label = datasets.load(dataset, args.profile,
@@ -402,7 +404,7 @@ def run(args: Args) -> list[Path]:
         if worst:
             utc = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             store.add([{**r, "git_sha": sha, "utc": utc} for r in worst])
-    figure = draw(store, current, out / "figures" / f"adaptive_{name}.png", args, name,
+    figure = draw(store, current, out / "figures" / f"adaptive_{name}.png", args, title,
                   data_label)
     return [store.path, figure]
 
@@ -449,9 +451,10 @@ def panel_title(label: str, rows: list[dict]) -> str:
     return f"{label}  [unbounded check only]" if unchecked(rows) else label
 
 
-def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: str,
+def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, title: str,
          data_label: str) -> Path:
-    """One panel per model: accuracy against lambda, one line per attack."""
+    """One panel per model: accuracy against lambda, one line per attack; the caption names
+    the models (``title``) and the data (``data_label``)."""
     plt = pyplot()
     n = len(current)
     cols = min(4, n)
@@ -478,10 +481,7 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, name: st
         ax.legend(fontsize=6)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    # the mnist family runs on MNIST or Fashion-MNIST: its caption names the models, the data
-    # label names the dataset (a Fashion-MNIST figure must not read as MNIST)
-    what = "Khan et al.'s MLPs" if name == "mnist" else name
-    caption = (f"adaptive evaluation, {what} (data: {data_label}): profile {args.profile}, "
+    caption = (f"adaptive evaluation, {title} (data: {data_label}): profile {args.profile}, "
                f"seed {args.seed}")
     if args.profile == "smoke":
         caption += "  [SMOKE: generated data, not results]"
