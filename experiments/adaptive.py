@@ -1,31 +1,45 @@
 """Adaptive evaluation of every stochastic defense: the paper's attack next to PGD-EOT, APGD-EOT
-(CE and DLR, AutoAttack's 'rand' setting) and, for SAP, PGD through BPDA; with Carlini et al.
-(2019)'s sanity checks.
+(CE and DLR, AutoAttack's 'rand' setting), PGD through BPDA on SAP (CE and margin loss) and PGD
+transferred from each defense's deterministic twin; with Carlini et al. (2019)'s sanity checks
+judged on the worst case.
 
 For each model of a family (``image``: dense, SAP-k, ADV+SAP-100, dropout, RNW/RSW/SWP/RNA/RSA
 on the trained ResNet-20s of an image dataset, ``--dataset``, CIFAR-10 by default; ``cifar`` is
 that family on CIFAR-10; ``mnist``: the SDR-Decay, SDR-Learnable and DropConnect MLPs and the
-vanilla one) and each lambda of the family's grid, the accuracy under:
+vanilla one) and each lambda of the family's grid, the accuracy under (``ATTACKS``):
 
 * ``paper``: the paper's attack (images: FGSM with the MC gradient; MNIST: FGSM with one pass);
 * ``pgd``: PGD, ``steps`` steps of 2.5 lambda / steps, random start, CE loss, EOT over
   ``eot_samples`` passes per gradient;
 * ``apgd-ce`` and ``apgd-dlr``: APGD with EOT (``apgd_iter`` iterations);
-* ``pgd-bpda`` (SAP models): PGD whose gradients go through ``bpda(model)``;
+* ``pgd-bpda`` and ``pgd-bpda-margin`` (SAP models): PGD whose gradients go through
+  ``bpda(model)``, with the CE and the Carlini-Wagner margin loss;
+* ``transfer-pgd`` and ``transfer-pgd-margin`` (every stochastic model): PGD (CE, margin;
+  ``transfer_steps``, random start) on the model's deterministic twin, the same weights with
+  the defense off (the MLPs of Khan et al.: mean weights, DropConnect off), whose examples are
+  then shown to the stochastic model (Carlini et al. 2019, Tramer et al. 2020: every defense
+  here has the twin as its expectation, so this is the first attack a reviewer tries);
 * ``<attack>@<steps>x<eot>``: the profile's ``long_attacks``, longer runs of one attack on the
   main SAP models (or the ones an entry names) at ``long_eps`` (``model_tasks``): whether it
-  has converged there (``sap_mx.attacks.convergence``, judged by the report); each joins the
-  worst case at its lambda.
+  has converged there (``sap_mx.attacks.convergence``, judged by the report: the last
+  doubling of each ladder, and the most steps with the most EOT samples run together); each
+  joins the worst case at its lambda.
 
-Predictions of stochastic models: the mean softmax of ``predict_mc`` passes (as in the paper).
+At lambda = 0 nothing is attacked and only the paper's row runs: the clean accuracy is one
+prediction draw, never the AND of several draws of a stochastic model. The worst case
+(``worst-case`` rows, ``combines`` names its attacks) is the per-image AND of every attack at a
+lambda. Predictions of stochastic image models: the mean softmax of ``predict_mc`` passes (as in
+the paper); Khan et al.'s MLPs: one stochastic pass in every row (their protocol).
 
 Sanity checks per model (``sap_mx.attacks.sanity_checks``; ``sanity_ok`` in every row of the
-model, and in the report):
-1. an unbounded PGD-EOT (lambda = the whole pixel range) must bring accuracy to about 0%: at
+model, and in the report), each measured on the worst case of the model's sanity set
+(``SANITY_SET``: PGD-EOT with the CE and the margin loss, through BPDA on SAP models):
+1. an unbounded attack (lambda = the whole pixel range) must bring accuracy to about 0%: at
    most 1%, or one image when fewer than 100 are attacked;
-2. PGD-EOT must have converged at the family's check lambda: its accuracy must neither rise nor
-   fall (beyond 2 standard errors of the difference) as steps double or as EOT samples double
-   (a fall: the attack had not converged, and the model's accuracies are upper bounds);
+2. the attacks must have converged at the family's check lambda: the accuracy must neither
+   rise nor fall (beyond 2 standard errors of the difference) as steps double or as EOT
+   samples double (a fall: the attack had not converged, and the model's accuracies are upper
+   bounds);
 3. the dense / vanilla model is evaluated under the same attacks (its rows are the reference).
 
 Rows written under an older rule (check 2 once looked only for a rise) are judged again on
@@ -57,10 +71,10 @@ from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, 
 from runkit.figures import pyplot, save_figure
 from runkit.partial import Partial
 from runkit.rows import hex_mask, mask_hex
-from sap_mx.attacks import (apgd, bpda, fgsm_step, input_gradient, pgd, pgd_attack, rejudge,
-                            sanity)
+from sap_mx.attacks import apgd, bpda, fgsm_step, input_gradient, pgd, rejudge, sanity
 from sap_mx.evaluate import robust
 from sap_mx.results import git_sha
+from sap_mx.sdr import single_pass
 
 from . import datasets
 from .profiles import ADAPTIVE, MNIST, TRAIN, AdaptiveProfile
@@ -120,20 +134,43 @@ def parse_args(argv=None) -> Args:
 
 
 # ---------------------------------------------------------------------------------------------
-# models of each family: (key parts, net, stochastic, is_sap, checkpoint id)
+# models of each family: (key parts, net, stochastic, is_sap, checkpoint id, twin or None)
 # ---------------------------------------------------------------------------------------------
 def image_models(models: TrainedModels):
+    """Every image model: the twin of a defended one is its base weights, defense off (the
+    expectation of every defense here is the undefended model: SAP's 1/(1-(1-p)^r) scaling,
+    inverted dropout, zero-mean or mean-one noise)."""
     for base, defense, param in IMAGE_MODELS:
         net = models.defend(base, defense, param)
-        yield ((base, defense, param), net, defense not in DETERMINISTIC, defense == "sap",
-               models.ids[base])
+        stochastic = defense not in DETERMINISTIC
+        yield ((base, defense, param), net, stochastic, defense == "sap", models.ids[base],
+               models.defend(base) if stochastic else None)
+
+
+def mean_twin(net):
+    """A parameter-sharing copy of an MLP of Khan et al. with its randomness replaced by its
+    expectation: SDR layers use their mean weights mu, DropConnect keeps every weight (its
+    kept weights are scaled by 1/(1-p), so the expectation is the weight itself)."""
+    from sap_mx.blocks import clone
+    from sap_mx.models.mlp import DropConnectDense, GaussianDense
+
+    def visit(original, dup):
+        if isinstance(dup, GaussianDense):
+            dup.mode = "mean"
+        elif isinstance(dup, DropConnectDense):
+            dup.p = 0.0
+        return dup
+
+    return clone(net, visit)
 
 
 def mnist_models(args: Args, models_dir: Path):
     for name in MLP_MODELS.values():
         net, ckpt = load_mlp(name, mlp_run_dir(models_dir, name, args.profile, args.seed),
                              profile=args.profile, seed=args.seed)
-        yield (name, "none", None), net, name in STOCHASTIC_MLPS, False, ckpt
+        stochastic = name in STOCHASTIC_MLPS
+        yield ((name, "none", None), net, stochastic, False, ckpt,
+               mean_twin(net) if stochastic else None)
 
 
 def model_eps(b: AdaptiveProfile, model: tuple, family_eps: tuple) -> tuple:
@@ -150,9 +187,58 @@ def model_eps(b: AdaptiveProfile, model: tuple, family_eps: tuple) -> tuple:
 # ---------------------------------------------------------------------------------------------
 # attacks
 # ---------------------------------------------------------------------------------------------
-def attacks_for(is_sap: bool, stochastic: bool, mnist: bool, b: AdaptiveProfile) -> list[dict]:
-    """The attack settings evaluated on one model (a dict per attack). APGD with more than one
-    restart is named ``apgd-ce-r<k>`` (the row key holds the attack's name, not its restarts)."""
+@dataclass(frozen=True)
+class Method:
+    """How an attack of ``ATTACKS`` runs: the algorithm (``fgsm``: the paper's, one MC
+    gradient; ``pgd``; ``apgd``), the loss it ascends (``sap_mx.attacks.LOSSES``) and the model
+    whose gradients it follows (``self``: the evaluated model, with EOT; ``bpda``: the model
+    with SAP's backward pass as the identity; ``twin``: the deterministic twin, the same
+    weights with the defense off (SDR: the mean weights), whose examples are then evaluated on
+    the stochastic model: a transfer attack)."""
+
+    method: str
+    loss: str
+    adversary: str = "self"
+
+
+ATTACKS = {
+    "paper": Method("fgsm", "ce"),
+    "pgd": Method("pgd", "ce"),
+    "pgd-margin": Method("pgd", "margin"),           # the sanity set of models without SAP
+    "apgd-ce": Method("apgd", "ce"),
+    "apgd-dlr": Method("apgd", "dlr"),
+    "pgd-bpda": Method("pgd", "ce", "bpda"),
+    "pgd-bpda-margin": Method("pgd", "margin", "bpda"),
+    "transfer-pgd": Method("pgd", "ce", "twin"),
+    "transfer-pgd-margin": Method("pgd", "margin", "twin"),
+}
+# the attacks whose worst case the sanity checks judge (both losses of the strongest family)
+SANITY_SET = {True: ("pgd-bpda", "pgd-bpda-margin"), False: ("pgd", "pgd-margin")}
+
+
+def base_attack(name: str) -> str:
+    """``pgd-bpda@40x4`` -> ``pgd-bpda`` (a longer run's attack)."""
+    return name.split("@")[0]
+
+
+def method_of(name: str) -> Method:
+    """The ``Method`` of a row's attack name: longer runs (``@``) and APGD restarts (``-r3``)
+    named as their attack."""
+    base = base_attack(name)
+    if base not in ATTACKS and base.rsplit("-r", 1)[0] in ATTACKS:
+        base = base.rsplit("-r", 1)[0]
+    if base not in ATTACKS:
+        raise ValueError(f"unknown attack {name!r}; valid: {', '.join(ATTACKS)}")
+    return ATTACKS[base]
+
+
+def attacks_for(is_sap: bool, stochastic: bool, mnist: bool, b: AdaptiveProfile, *,
+                twin: bool = False) -> list[dict]:
+    """The attack settings evaluated on one model (a dict per attack): the paper's FGSM, PGD
+    and APGD (CE, DLR) with EOT, BPDA with both losses on SAP, and on a stochastic model with a
+    deterministic ``twin`` PGD (CE and margin, random start) run on the twin and transferred.
+    APGD with more than one restart is named ``apgd-ce-r<k>`` (the row key holds the attack's
+    name, not its restarts)."""
     eot = b.eot_samples if stochastic else 1
     restarts = "" if b.apgd_restarts == 1 else f"-r{b.apgd_restarts}"
     out = [{"attack": "paper", "loss": "ce", "steps": 1,
@@ -163,7 +249,12 @@ def attacks_for(is_sap: bool, stochastic: bool, mnist: bool, b: AdaptiveProfile)
            {"attack": "apgd-dlr" + restarts, "loss": "dlr", "steps": b.apgd_iter,
             "eot_samples": eot, "restarts": b.apgd_restarts}]
     if is_sap:
-        out.append({"attack": "pgd-bpda", "loss": "ce", "steps": b.steps, "eot_samples": eot})
+        out += [{"attack": name, "loss": ATTACKS[name].loss, "steps": b.steps,
+                 "eot_samples": eot} for name in ("pgd-bpda", "pgd-bpda-margin")]
+    if twin and stochastic:
+        out += [{"attack": name, "loss": ATTACKS[name].loss,
+                 "steps": b.transfer_steps or b.steps, "eot_samples": 1}
+                for name in ("transfer-pgd", "transfer-pgd-margin")]
     return out
 
 
@@ -173,46 +264,57 @@ def long_attack_name(attack: str, steps: int, eot: int) -> str:
     return f"{attack}@{steps}x{eot}"
 
 
-def base_attack(name: str) -> str:
-    """``pgd-bpda@40x4`` -> ``pgd-bpda``."""
-    return name.split("@")[0]
-
-
 def model_tasks(b: AdaptiveProfile, model: tuple, family_eps: tuple, *, is_sap: bool,
-                stochastic: bool, mnist: bool) -> list[tuple[dict, float]]:
+                stochastic: bool, mnist: bool, twin: bool = False) -> list[tuple[dict, float]]:
     """Every (attack setting, lambda) one model is evaluated at: the profile's attacks at the
     model's lambdas (``model_eps``), then, for a main model with SAP, the profile's longer
     attacks at ``long_eps`` (the driver and ``experiments.cost`` both count from here); a
-    ``long_attacks`` entry with a fourth item runs on those main models only."""
+    ``long_attacks`` entry with a fourth item runs on those main models only.
+
+    At lambda = 0 nothing is attacked: only the first attack (the paper's) runs there, so the
+    clean accuracy is one prediction draw, never the AND of several draws of a stochastic
+    model."""
     grid = family_eps if mnist else model_eps(b, model, family_eps)
-    tasks = [(spec, eps) for spec in attacks_for(is_sap, stochastic, mnist, b) for eps in grid]
+    specs = attacks_for(is_sap, stochastic, mnist, b, twin=twin)
+    tasks = [(spec, eps) for spec in specs for eps in grid if eps != 0 or spec is specs[0]]
     key = model_key(*model)
     if is_sap and not mnist and key in b.main_models:
         for attack, steps, eot, *only in b.long_attacks:
             if only and key not in only[0]:
                 continue
-            spec = {"attack": long_attack_name(attack, steps, eot), "loss": "ce",
-                    "steps": steps, "eot_samples": eot}
+            spec = {"attack": long_attack_name(attack, steps, eot),
+                    "loss": method_of(attack).loss, "steps": steps, "eot_samples": eot}
             tasks += [(spec, eps) for eps in b.long_eps]
     return tasks
 
 
-def make_attack(net, eps: float, spec: dict, clip):
-    """An ``attack(xb, yb)`` (NumPy batches in, adversarial NDArray out) for one setting."""
+def make_attack(net, eps: float, spec: dict, clip, twin=None):
+    """An ``attack(xb, yb)`` (NumPy batches in, adversarial NDArray out) for one setting;
+    ``twin``: the deterministic twin that transfer attacks run on."""
+    method = method_of(spec["attack"])
+    if method.adversary == "twin" and twin is None:
+        raise ValueError(f"{spec['attack']} needs the model's deterministic twin")
+    adversary = {"self": lambda: net, "bpda": lambda: bpda(net),
+                 "twin": lambda: twin}[method.adversary]()
+
     def attack(x, y) -> mx.nd.NDArray:
         if eps == 0:
             return mx.nd.array(x)
-        if spec["attack"] == "paper":
-            g = input_gradient(net, x, y, mc_samples=spec["eot_samples"])
+        if method.method == "fgsm":
+            g = input_gradient(adversary, x, y, mc_samples=spec["eot_samples"])
             return fgsm_step(mx.nd.array(x), g, eps, clip=clip)
-        if base_attack(spec["attack"]) in ("pgd", "pgd-bpda"):
-            adversary = bpda(net) if base_attack(spec["attack"]) == "pgd-bpda" else net
+        if method.method == "pgd":
             return pgd(adversary, x, y, eps, steps=spec["steps"],
                        step_size=2.5 * eps / spec["steps"], mc_samples=spec["eot_samples"],
-                       loss=spec["loss"], clip=clip)
-        return apgd(net, x, y, eps, n_iter=spec["steps"], mc_samples=spec["eot_samples"],
-                    loss=spec["loss"], restarts=spec["restarts"], clip=clip)
+                       loss=method.loss, clip=clip)
+        return apgd(adversary, x, y, eps, n_iter=spec["steps"], mc_samples=spec["eot_samples"],
+                    loss=method.loss, restarts=spec["restarts"], clip=clip)
     return attack
+
+
+def attack_model(name: str) -> str:
+    """The ``attack_model`` column of a row: whose gradients the attack followed."""
+    return method_of(name).adversary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,15 +324,22 @@ WORST = "worst-case"
 
 
 def robust_resumable(net, x, y, attack, *, predict_mc: int, batch: int, partial: Partial,
-                     reseed) -> np.ndarray:
+                     reseed, judge=None) -> np.ndarray:
     """Per-example correctness under ``attack``, batch by batch, each batch seeded by
-    ``reseed(start)`` and saved to ``partial`` (a rerun continues where it stopped)."""
+    ``reseed(start)`` and saved to ``partial`` (a rerun continues where it stopped).
+    ``judge(batch) -> probabilities``, if given, decides correctness instead of ``predict_mc``
+    passes over the batch (Khan et al.'s MLPs: ``sap_mx.sdr.single_pass``, one weight draw per
+    image; one pass over a batch would share a draw between its images)."""
     first, saved = partial.load()
     ok = saved.get("ok", np.zeros(len(x), bool))
     for start in range(first, len(x), batch):
         reseed(start)
-        ok[start:start + batch] = robust(net, x[start:start + batch], y[start:start + batch],
-                                         attack, mc_samples=predict_mc, batch=batch)
+        xb, yb = x[start:start + batch], y[start:start + batch]
+        if judge is None:
+            ok[start:start + batch] = robust(net, xb, yb, attack, mc_samples=predict_mc,
+                                             batch=batch)
+        else:
+            ok[start:start + batch] = judge(attack(xb, yb)).argmax(axis=1) == yb
         partial.save(start + batch, ok=ok)
     return ok
 
@@ -341,11 +450,14 @@ def run(args: Args) -> list[Path]:
     store = KeyedRows(out / "adaptive.csv", KEY_FIELDS)
     rejudge_rows(store)
     sha, current = git_sha(), []
-    for (base, defense, param), net, stochastic, is_sap, ckpt in models:
+    for (base, defense, param), net, stochastic, is_sap, ckpt, twin in models:
         key = model_key(base, defense, param)
-        predict_mc = b.predict_mc if stochastic else 1
+        # Khan et al.'s protocol: one stochastic pass of inference per sample (its own weight
+        # draw), in every table
+        predict_mc = b.predict_mc if stochastic and not mnist else 1
+        judge = single_pass(net) if stochastic and mnist else None
         tasks = model_tasks(b, (base, defense, param), family.eps, is_sap=is_sap,
-                            stochastic=stochastic, mnist=mnist)
+                            stochastic=stochastic, mnist=mnist, twin=twin is not None)
         meta = {"family": name, "model": base, "defense": defense,
                 "param": fmt_param(param), "n": len(x), "predict_mc": predict_mc,
                 "seed": args.seed, "profile": args.profile, "checkpoint": ckpt}
@@ -368,7 +480,8 @@ def run(args: Args) -> list[Path]:
                                                           predict_mc, args.seed, key, out,
                                                           {**meta, "data": data_label},
                                                           ladder=mnist or not b.main_models
-                                                          or key in b.main_models)
+                                                          or key in b.main_models,
+                                                          is_sap=is_sap, judge=judge)
             bar = progress_bar(args.progress, len(todo), f"{key} adaptive", unit="task")
             for spec, eps in todo:
                 row_meta = spec_meta(meta, spec)
@@ -377,14 +490,14 @@ def run(args: Args) -> list[Path]:
                                                     "data": data_label}.items())))
                 attack_key = f"{key}/{spec['attack']}/{eps}"
                 mask = robust_resumable(
-                    net, x, y, make_attack(net, eps, spec, family.clip),
+                    net, x, y, make_attack(net, eps, spec, family.clip, twin),
                     predict_mc=row_meta["predict_mc"], batch=b.batch, partial=partial,
                     reseed=lambda s, k=attack_key: seed_all(args.seed,
-                                                            zlib.crc32(f"{k}/{s}".encode())))
+                                                            zlib.crc32(f"{k}/{s}".encode())),
+                    judge=judge)
                 store.add([{**row_meta, **spec, "eps": eps,
                             "accuracy": round(float(mask.mean()), 6),
-                            "attack_model": ("bpda" if base_attack(spec["attack"]) == "pgd-bpda"
-                                             else "self"),
+                            "attack_model": attack_model(spec["attack"]),
                             "mc_samples": spec["eot_samples"], "sanity_ok": ok,
                             "sanity": reason, "data": data_label, "correct": mask_hex(mask),
                             "git_sha": sha,
@@ -411,33 +524,37 @@ def run(args: Args) -> list[Path]:
 
 def check_model(net, x, y, family: Family, b: AdaptiveProfile, stochastic: bool,
                 predict_mc: int, seed: int, key: str, out: Path, meta: dict,
-                ladder: bool = True):
+                ladder: bool = True, is_sap: bool = False, judge=None):
     """The sanity checks of one model (``sap_mx.attacks.sanity``; the steps/EOT ladder only
-    with ``ladder``: a profile with main models runs it on those), each measurement kept per
-    batch like the attacks (a rerun continues it); returns (ok, reason, the side files to
-    clear once the model's rows are written)."""
-    def measure(tag, eps, steps, eot):
-        partial = Partial(out, repr(sorted({**meta, "sanity": tag, "eps": eps, "steps": steps,
-                                            "eot": eot, "batch": b.batch}.items())))
-        ok = robust_resumable(net, x, y, pgd_attack(net, eps, steps=steps, eot_samples=eot,
-                                                    clip=family.clip),
-                              predict_mc=predict_mc, batch=b.batch, partial=partial,
-                              reseed=lambda s: seed_all(seed,
-                                                        zlib.crc32(f"{key}/{tag}/{s}".encode())))
-        return float(ok.mean())
-
+    with ``ladder``: a profile with main models runs it on those), judged on the worst case of
+    the model's sanity set (``SANITY_SET``: PGD-EOT with the CE and the margin loss, through
+    BPDA on SAP models): every measurement is the per-image AND of those attacks, so neither a
+    stalled CE loss nor a single loss's convergence decides. Each run is kept per batch like
+    the attacks (a rerun continues it); returns (ok, reason, the side files to clear once the
+    model's rows are written)."""
     partials = []
+    names = SANITY_SET[is_sap]
 
-    def measure_kept(tag, eps, steps, eot):
-        partials.append(Partial(out, repr(sorted({**meta, "sanity": tag, "eps": eps,
-                                                  "steps": steps, "eot": eot,
-                                                  "batch": b.batch}.items()))))
-        return measure(tag, eps, steps, eot)
+    def measure(tag, eps, steps, eot):
+        masks = []
+        for name in names:
+            spec = {"attack": name, "steps": steps, "eot_samples": eot}
+            partial = Partial(out, repr(sorted({**meta, "sanity": tag, "eps": eps,
+                                                "steps": steps, "eot": eot, "batch": b.batch,
+                                                **({"attack": name} if name != "pgd" else {})
+                                                }.items())))
+            partials.append(partial)
+            masks.append(robust_resumable(
+                net, x, y, make_attack(net, eps, spec, family.clip), predict_mc=predict_mc,
+                batch=b.batch, partial=partial, judge=judge,
+                reseed=lambda s, n=name: seed_all(seed, zlib.crc32(
+                    (f"{key}/{tag}/{s}" if n == "pgd" else f"{key}/{n}/{tag}/{s}").encode()))))
+        return float(np.logical_and.reduce(masks).mean())
 
     ok, reason = sanity(net, x, y, check_eps=family.check_eps, clip=family.clip,
                         steps=b.steps, eot_samples=b.eot_samples if stochastic else 1,
-                        predict_mc=predict_mc, batch=b.batch, measure=measure_kept,
-                        ladder=ladder)
+                        predict_mc=predict_mc, batch=b.batch, measure=measure,
+                        ladder=ladder, what="worst of " + "+".join(names))
     return ok, reason, partials
 
 

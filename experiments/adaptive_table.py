@@ -108,7 +108,8 @@ def row_mask(row: Mapping, n: int | None = None) -> np.ndarray | None:
     return mask if len(mask) == n == own else None
 
 
-ADAPTIVE_ATTACKS = ("worst-case", "paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda")
+ADAPTIVE_ATTACKS = ("worst-case", "paper", "pgd", "apgd-ce", "apgd-dlr", "pgd-bpda",
+                    "pgd-bpda-margin", "transfer-pgd", "transfer-pgd-margin")
 
 
 def adaptive_section(paths: Sequence[Path]) -> list[str]:
@@ -133,19 +134,22 @@ def adaptive_section(paths: Sequence[Path]) -> list[str]:
         lines += [f"## Adaptive evaluation ({family}; data: {data}): the paper's attack and "
                   "stronger ones", "",
                   f"From `{rel(path)}` (`experiments/adaptive.py`). Accuracy in %; the λ = 0 "
-                  "rows are the clean accuracy. *worst-case*: the robust accuracy, examples "
-                  "correct under every attack of the row run with the model's prediction passes "
-                  "(AutoAttack's measure; at or below each of them; on MNIST the paper's attack "
-                  "is judged on one stochastic pass, as Khan et al. did, and so is not part of a "
-                  "stochastic model's worst case). For a stochastic model every attack's final "
-                  "prediction is its own random draw, so the worst case also takes the worst of "
-                  "those draws (AutoAttack's 'rand' version does the same); at λ = 0 it is below "
-                  "the clean accuracy of one draw. *paper*: "
-                  "the paper's attack; pgd / apgd-*: with expectation over the randomness (EOT); "
-                  "pgd-bpda: PGD through SAP's expectation. *sanity*: an unbounded attack "
-                  "brings accuracy to about 0% (<= 1%, or one image) and the attack has "
-                  "converged: doubling PGD-EOT's steps or EOT samples neither raises nor lowers "
-                  "its accuracy (beyond 2 standard errors) at the check λ. A model that fails "
+                  "rows are the clean accuracy, one prediction draw (nothing is attacked there, "
+                  "so only the paper's row runs). *worst-case*: the robust accuracy, examples "
+                  "correct under every attack of the row (AutoAttack's measure; at or below "
+                  "each of them; Khan et al.'s MLPs predict with one stochastic pass in every "
+                  "row, as they did). For a stochastic model every attack's final prediction is "
+                  "its own random draw, so the worst case also takes the worst of those draws "
+                  "(AutoAttack's 'rand' version does the same). *paper*: the paper's attack; "
+                  "pgd / apgd-*: with expectation over the randomness (EOT); pgd-bpda(-margin): "
+                  "PGD through SAP's expectation, cross-entropy (margin) loss; transfer-pgd"
+                  "(-margin): PGD on the deterministic twin (the same weights, defense off; "
+                  "SDR: the mean weights), its examples then shown to the stochastic model. "
+                  "*sanity*: on the worst case of PGD-EOT with the CE and the margin loss "
+                  "(through BPDA on SAP models), an unbounded attack brings accuracy to about "
+                  "0% (<= 1%, or one image) and the attack has converged: doubling the steps or "
+                  "the EOT samples neither raises nor lowers its accuracy (beyond 2 standard "
+                  "errors) at the check λ. A model that fails "
                   "keeps its numbers, but they are upper bounds a stronger attack may lower. "
                   "*unbounded check only*: the profile ran no steps/EOT ladder on the model, "
                   "so whether its attacks converged is unknown; the claims table lets no such "
@@ -184,7 +188,9 @@ def adaptive_section(paths: Sequence[Path]) -> list[str]:
         if longer:
             lines += ["Longer runs of the strongest attack (`long_attacks` of the profile; they "
                       "also join the worst case at their λ): converged when neither the last "
-                      "doubling of the steps nor the extra EOT samples lower accuracy, by "
+                      "doubling of the steps nor that of the EOT samples lowers accuracy, and "
+                      "the most steps run with the most EOT samples together find no more than "
+                      "the stronger of those two runs, by "
                       "McNemar's test on the same images (p < 0.05, more images lost than won; "
                       "rows without per-image masks: 2 standard errors of the difference); the "
                       "worst case is then settled when it leaves no more images wrong than those "

@@ -82,11 +82,19 @@ def task_passes(task: image_eval.Task, s: EvalProfile, eps_grid) -> Passes:
     return out
 
 
+# Fig. 5's second stage attacks one parameter per baseline, whichever the selection images
+# pick: every parameter of a grid costs the same (one defense, stochastic or not), so the first
+# stands in for it
+PLACEHOLDER_CHOICE = {name: grid[0] for name, grid in image_eval.BASELINE_GRIDS.items()}
+
+
 def eval_passes(profile: str, *, rates=(0.1, 0.3, 0.5), eps_grid=image_eval.EPS
                 ) -> dict[str, Passes]:
-    """Passes of each figure experiment of ``profile`` (already times its n test images)."""
+    """Passes of each figure experiment of ``profile`` (already times the images of each task:
+    ``n_test``, or ``select_n`` for Fig. 5's selection stage), both stages of Fig. 5 included."""
     s = EVAL.get(profile)
-    return {name: sum((task_passes(t, s, eps_grid) for t in make(s, rates)), Passes()) * s.n_test
+    return {name: sum((task_passes(t, s, eps_grid) * (s.select_n if t.offset else s.n_test)
+                       for t in make(s, rates, PLACEHOLDER_CHOICE)), Passes())
             for name, make in image_eval.EXPERIMENTS.items()}
 
 
@@ -94,27 +102,33 @@ def eval_passes(profile: str, *, rates=(0.1, 0.3, 0.5), eps_grid=image_eval.EPS
 # the adaptive evaluation
 # ---------------------------------------------------------------------------------------------
 def attack_passes(spec: dict, stochastic: bool, predict_mc: int, eps: float) -> Passes:
-    """Per-image passes of one attack at one lambda, and the prediction after it."""
+    """Per-image passes of one attack at one lambda, and the prediction after it (a transfer
+    attack's gradients are the deterministic twin's)."""
     out = _pred(stochastic, predict_mc)
     if eps == 0:
         return out
     eot = spec["eot_samples"]
-    if spec["attack"] == "paper":
+    method = adaptive.method_of(spec["attack"])
+    if method.method == "fgsm":
         grads = eot
-    elif spec["attack"].startswith("apgd"):
+    elif method.method == "apgd":
         grads = (spec["steps"] + 1) * eot * spec.get("restarts", 1)
-    else:                                                       # pgd, pgd-bpda
+    else:                                                       # pgd, through BPDA or not
         grads = spec["steps"] * eot
-    return out + _grad(stochastic, grads)  # BPDA's forward pass samples as the model's does
+    # BPDA's forward pass samples as the model's does; the twin is deterministic
+    return out + _grad(stochastic and method.adversary != "twin", grads)
 
 
 def sanity_passes(b: AdaptiveProfile, stochastic: bool, predict_mc: int,
                   ladder: bool = True) -> Passes:
-    """The sanity checks: an unbounded PGD and, with ``ladder``, the steps / EOT ladder
-    (1 + 1 + 2 + 2 units of ``steps x eot`` gradients)."""
+    """The sanity checks, each run for every attack of the sanity set (``adaptive.SANITY_SET``,
+    two losses): an unbounded PGD and, with ``ladder``, the steps / EOT ladder (1 + 1 + 2 + 2
+    units of ``steps x eot`` gradients)."""
     eot = b.eot_samples if stochastic else 1
     runs, units = (4, 6) if ladder else (1, 1)
-    return _grad(stochastic, units * b.steps * eot) + _pred(stochastic, runs * predict_mc)
+    attacks = len(adaptive.SANITY_SET[True])
+    return (_grad(stochastic, units * b.steps * eot) + _pred(stochastic, runs * predict_mc)
+            ) * attacks
 
 
 def adaptive_passes(profile: str, *, eps_grid=adaptive.IMAGE_FAMILY.eps) -> dict[str, Passes]:
@@ -129,7 +143,7 @@ def adaptive_passes(profile: str, *, eps_grid=adaptive.IMAGE_FAMILY.eps) -> dict
                               ladder=not b.main_models or key in b.main_models)
         for spec, eps in adaptive.model_tasks(b, (base, defense, param), eps_grid,
                                               is_sap=defense == "sap", stochastic=stochastic,
-                                              mnist=False):
+                                              mnist=False, twin=stochastic):
             total = total + attack_passes(spec, stochastic, predict_mc, eps)
         out[key] = total * b.n_test
     return out

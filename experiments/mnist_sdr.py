@@ -4,7 +4,8 @@ FGSM, DeepFool and LocalSearch, with the paper's protocol and with expectation o
 1. Train the four 784-100-100-100-10 MLPs (``sap_mx.models.mlp``) on MNIST (pixels 0..1), each
    run resumable from its checkpoint; SDR-Decay applies Algorithm 2's variance rule after every
    step, SDR-Learnable Algorithm 3's clamp after every step and the variance-threshold schedule
-   after every epoch (both bounds +0.05 when the test accuracy plateaus, at most every 5 epochs).
+   after every epoch (both bounds +0.05 once the test accuracy has recovered from the last raise
+   and levelled off, at most every 5 epochs; ``sap_mx.sdr.ready_to_raise``).
 2. Attack the first ``n_attack`` test images of each model:
 
    * clean accuracy;
@@ -13,9 +14,11 @@ FGSM, DeepFool and LocalSearch, with the paper's protocol and with expectation o
    * DeepFool (multi-class, overshoot 0.02, 50 steps, 10 candidate classes);
    * LocalSearch (r=1.5, p=10, d=5, t=5, R=150), black box.
 
-   Two protocols for the stochastic models: ``paper`` (every query is one stochastic pass, as
-   Foolbox saw the models) and ``eot`` (gradients and probabilities averaged over ``eot``
-   passes: the attack and the final check see the expected model, Athalye et al. 2018).
+   Every accuracy is one stochastic pass per image (Khan et al.'s single pass of inference).
+   Two protocols for the stochastic models: ``paper`` (every query of the attacks is one
+   stochastic pass, as Foolbox saw the models, and each attack is scored by its own queries)
+   and ``eot`` (the attacks' gradients and queries average ``eot`` passes: they attack the
+   expected model, Athalye et al. 2018; the image each returns is then judged by one pass).
 3. Write ``results/mnist/table1.csv`` (tidy rows) and ``results/mnist/table1.md`` laid out like
    the paper's Table 1 with the paper's numbers beside ours (smoke: ``results/smoke/mnist/``).
 
@@ -45,7 +48,7 @@ from sap_mx.sdr import (FIXED_EPS, SDR_DECAY, SDR_LEARNABLE, STOCHASTIC_MLPS as 
 
 from . import datasets
 from .profiles import MNIST, MnistProfile
-from .zoo import MLP_MODELS as MODELS, mlp_run_dir
+from .zoo import MLP_MODELS as MODELS, mlp_checkpoint_id, mlp_run_dir
 PAPER_CSV = Path(__file__).resolve().parent / "paper_numbers" / "mnist_table1.csv"
 
 
@@ -82,7 +85,7 @@ def train(name: str, args: Args, s: MnistProfile, data, run_dir: Path, progress:
     epochs = s.learnable_epochs if name == "mlp_sdr_learnable" else s.epochs
     config = {"model": name, "epochs": epochs, "batch": s.batch, "lr": s.lr, "seed": args.seed,
               "profile": args.profile, "sdr_decay": SDR_DECAY, "sdr_learnable": SDR_LEARNABLE}
-    run = RunFolder(run_dir, config=config).lock()
+    run = RunFolder(run_dir, config=config, compare=settings_of(name)).lock()
     if args.fresh:
         run.discard()
     try:
@@ -142,6 +145,14 @@ def train(name: str, args: Args, s: MnistProfile, data, run_dir: Path, progress:
         run.unlock()  # a process may train again (tests, notebooks)
 
 
+def settings_of(name: str):
+    """What a checkpoint of ``name`` must match to be resumed: its configuration less the
+    settings of the other SDR models (a change to SDR-Learnable's schedule retrains it alone)."""
+    other = {"mlp_sdr_decay": "sdr_learnable", "mlp_sdr_learnable": "sdr_decay"}.get(name)
+    drop = {other} if other else {"sdr_decay", "sdr_learnable"}
+    return lambda config: {k: v for k, v in config.items() if k not in drop}
+
+
 def attack_model(name: str, net, x: np.ndarray, y: np.ndarray, protocol: str, s: MnistProfile,
                  seed: int, progress: bool) -> dict[str, float]:
     """Accuracy (fraction of ``x``) clean and under each attack, for one protocol
@@ -183,14 +194,13 @@ def run(args: Args) -> list[Path]:
     for name in names:
         run_dir = mlp_run_dir(out / "models", name, args.profile, args.seed)
         net, history = train(name, args, s, data, run_dir, args.progress)
-        ckpt = checkpoint.load(run_dir / "checkpoint")[0]
-        ckpt_id = ids[name] = f"{rel(run_dir)}@epoch{ckpt['epoch']}"
+        ckpt_id = ids[name] = mlp_checkpoint_id(run_dir)
         for protocol in ("paper", "eot"):
             if protocol == "eot" and name not in STOCHASTIC:
                 continue  # a deterministic model: both protocols are the same
             n = len(x) if protocol == "paper" else min(len(x), s.n_attack_eot)
             meta = {"model": name, "protocol": protocol, "n": n, "seed": args.seed,
-                    "profile": args.profile, "checkpoint": ckpt_id}
+                    "profile": args.profile, "checkpoint": ckpt_id, "predict_mc": 1}
             if store.has({**meta, "attack": "clean"}):
                 continue
             start = time.time()
@@ -206,8 +216,7 @@ def run(args: Args) -> list[Path]:
     for other in MODELS.values():  # models trained by earlier runs keep their cells
         other_dir = mlp_run_dir(out / "models", other, args.profile, args.seed)
         if other not in ids and checkpoint.exists(other_dir / "checkpoint"):
-            epoch = checkpoint.load(other_dir / "checkpoint")[0]["epoch"]
-            ids[other] = f"{rel(other_dir)}@epoch{epoch}"
+            ids[other] = mlp_checkpoint_id(other_dir)
     table = write_table(out, store, args, s, checkpoints=ids)
     return [store.path, table]
 
@@ -252,8 +261,9 @@ def write_table(out: Path, store: KeyedRows, args: Args, s: MnistProfile,
         lines += [f"**SMOKE: generated data, not {title}; these numbers are not results.**", ""]
     mark = "" if args.dataset == "mnist" else ", MNIST"
     for protocol, heading in (("paper", "Paper's protocol: every query is one stochastic pass"),
-                            ("eot", f"Expectation over randomness: {s.eot} passes averaged, "
-                                    f"first {min(s.n_attack, s.n_attack_eot)} images "
+                            ("eot", f"Expectation over randomness: the attacks' gradients and "
+                                    f"queries average {s.eot} passes, the accuracy is one pass "
+                                    f"per image, first {min(s.n_attack, s.n_attack_eot)} images "
                                     "(deterministic models as above; the paper has no such "
                                     "numbers)")):
         lines += [f"## {heading}", "", "| | " + " | ".join(MODELS) + " |",

@@ -128,7 +128,8 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
     list of dict
         One dict per row: the columns as written, with ``experiment`` set to the file's stem,
         ``param`` (float or None), ``eps``, ``accuracy`` (fraction), ``ece`` (float or None),
-        ``mc_samples`` and ``n`` (int or None) parsed, and ``file`` (the file name).
+        ``mc_samples`` and ``n`` (int or None) parsed, ``offset`` (int: the first test image;
+        0 when the file has no such column), and ``file`` (the file name).
 
     Raises
     ------
@@ -161,6 +162,8 @@ def load_results(results_dir: str | os.PathLike) -> list[dict]:
             row["n"] = int(_number(n, "n", where)) if n else None
             ece = (raw.get("ece") or "").strip()
             row["ece"] = _number(ece, "ece", where) if ece else None
+            offset = (raw.get("offset") or "").strip()   # rows written before it: 0
+            row["offset"] = int(_number(offset, "offset", where)) if offset else 0
             rows.append(row)
     return rows
 
@@ -374,12 +377,13 @@ def compare(results: Sequence[Mapping], paper_rows: Sequence[Mapping]) -> list[C
 
 def latest_rows(results: Sequence[Mapping]) -> list[Mapping]:
     """Only the newest configuration of each model: within (experiment, profile, seed, model,
-    deterministic or not), rows made with another checkpoint, test-set size or number of
-    prediction passes than the most recent ones (by ``utc``) are left out, so that a retrained
-    model or a rerun with other settings does not get averaged with what it replaced."""
+    deterministic or not, first test image), rows made with another checkpoint, test-set size
+    or number of prediction passes than the most recent ones (by ``utc``) are left out, so that
+    a retrained model or a rerun with other settings does not get averaged with what it
+    replaced. Fig. 5's selection images (``offset`` > 0) are a group of their own."""
     def group(r):
         return (r["experiment"], r["profile"], str(r["seed"]), r["model"],
-                str(r.get("predict_mc", "")) == "1")
+                str(r.get("predict_mc", "")) == "1", int(r.get("offset") or 0))
 
     def config(r):
         return (r.get("checkpoint", ""), r.get("n"), str(r.get("predict_mc", "")))

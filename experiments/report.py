@@ -173,7 +173,7 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
     str
     """
     results_dir, paper_csv, out = Path(results_dir), Path(paper_csv), Path(out)
-    title = datasets.get_dataset(dataset).title
+    title, classes = datasets.get_dataset(dataset).title, datasets.get_dataset(dataset).classes
     if not profile:
         profile = min({r["profile"] for r in results} or {"paper"}, key=profile_rank)
     if dataset != "cifar10":
@@ -182,7 +182,8 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
                  "The paper's experiments are on CIFAR-10; its sentences are quoted as the "
                  f"claims we test, and none of our numbers is a CIFAR-10 result.", ""]
         lines += _provenance(results, results_dir, title)
-        lines += claims_section(results_dir, profile=profile, dataset_title=title)
+        lines += claims_section(results_dir, profile=profile, dataset_title=title,
+                                classes=classes)
         lines += _tail(results, results_dir, out, results_dir / "sdr" / "adaptive.csv")
         return "\n".join(lines).rstrip("\n") + "\n"
     lines = ["# CIFAR-10: our results against the paper's numbers", ""]
@@ -212,7 +213,8 @@ def render_report(comparisons: Sequence[Comparison], results: Sequence[Mapping],
         cells = (c.paper["figure"], c.quantity, paper, ours, delta, profile, n, c.reading)
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     lines.append("")
-    lines += claims_section(results_dir, profile=profile, dataset_title=title)
+    lines += claims_section(results_dir, profile=profile, dataset_title=title,
+                            classes=classes)
     lines += _tail(results, results_dir, out, results_dir.parent / "mnist" / "adaptive.csv")
     return "\n".join(lines).rstrip("\n") + "\n"
 

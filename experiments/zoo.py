@@ -4,7 +4,7 @@ loaded and labelled.
 * image models (ResNet-20 on a dataset of ``experiments.datasets``): ``train_run_name``,
   ``build_image_model``, ``TrainedModels`` (weights by name, each loaded once, and their defended
   versions);
-* Khan et al.'s MLPs: ``build_mlp``, ``mlp_run_dir``, ``load_mlp``;
+* Khan et al.'s MLPs: ``build_mlp``, ``mlp_run_dir``, ``mlp_checkpoint_id``, ``load_mlp``;
 * ``model_key`` (the stable identifier that seeds and result rows use; never change it) and
   ``model_label`` (the one display name, as the paper writes it: dense, SAP-100, ADV+SAP-100).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 import sap_mx
 from runkit import UsageError, manifest, rel
 from sap_mx import checkpoint
+from sap_mx.io import sha256_file
 from sap_mx.models import get_model, load_gluoncv_weights
 from sap_mx.sdr import STOCHASTIC_MLPS, build_mlp
 
@@ -23,7 +24,7 @@ from .datasets import ImageDataset
 __all__ = ["IMAGE_MODELS", "DEFENSE_ARGS", "DETERMINISTIC", "fmt_param", "model_key",
            "model_label", "train_run_name", "build_image_model", "TrainedModels", "MLP_MODELS",
            "STOCHASTIC_MLPS", "build_mlp", "mlp_run_dir",
-           "load_mlp"]
+           "mlp_checkpoint_id", "load_mlp"]
 
 IMAGE_MODELS = ("resnet20", "cifar_resnet20_v1", "cifar_resnet20_v2")
 # the paper's legend value -> defend() keyword arguments
@@ -183,12 +184,26 @@ def mlp_run_dir(models_dir: Path, name: str, profile: str, seed: int) -> Path:
     return Path(models_dir) / f"{name}-{profile}-seed{seed}"
 
 
+def mlp_checkpoint_id(run_dir: Path) -> str:
+    """The id that result rows give the MLP trained in ``run_dir`` (its last checkpoint):
+    ``<run dir>@epoch<E>#<first 12 hex digits of the weights' SHA-256>``. A model trained anew
+    in the same folder for as many epochs gets another id, so rows measured on the old weights
+    are never taken for its own."""
+    meta, files = checkpoint.load(Path(run_dir) / "checkpoint")
+    return _mlp_id(run_dir, meta, files)
+
+
+def _mlp_id(run_dir: Path, meta: dict, files: dict) -> str:
+    return f"{rel(run_dir)}@epoch{meta['epoch']}#{sha256_file(files['net.params'])[:12]}"
+
+
 def load_mlp(name: str, run_dir: Path, *, profile: str, seed: int):
-    """(net, checkpoint id) of the trained MLP in ``run_dir`` (its last checkpoint)."""
+    """(net, checkpoint id) of the trained MLP in ``run_dir`` (its last checkpoint; the id:
+    ``mlp_checkpoint_id``)."""
     if not checkpoint.exists(run_dir / "checkpoint"):
         raise UsageError(f"no trained {name} at {rel(run_dir)}: run `make mnist-sdr "
                          f"PROFILE={profile} SEED={seed}` first")
     meta, files = checkpoint.load(run_dir / "checkpoint")
     net = build_mlp(name)
     net.load_parameters(files["net.params"])
-    return net, f"{rel(run_dir)}@epoch{meta['epoch']}"
+    return net, _mlp_id(run_dir, meta, files)

@@ -42,21 +42,28 @@ def test_every_model_gets_every_attack_with_sanity_and_resumes(trained, monkeypa
         rows = list(csv.DictReader(handle))
     eps = ad.MNIST_FAMILY.eps
     attacks = {"paper", "pgd", "apgd-ce", "apgd-dlr", "worst-case"}
-    assert {(r["model"], r["attack"], float(r["eps"])) for r in rows} == {
-        (m, a, e) for m in MLP_MODELS.values() for a in attacks for e in eps}
-    # the worst case: per example, correct under every attack with the same prediction passes
+    # stochastic MLPs also face PGD (CE and margin) transferred from their mean-weights twin
+    transfer = {"transfer-pgd", "transfer-pgd-margin"}
+    expected = {(m, a, e) for m in MLP_MODELS.values()
+                for a in attacks | (transfer if m != "mlp_vanilla" else set()) for e in eps
+                if e > 0 or a in ("paper", "worst-case")}  # lambda 0: one clean prediction
+    assert {(r["model"], r["attack"], float(r["eps"])) for r in rows} == expected
+    by_attack = {(r["model"], r["attack"]): r for r in rows}
+    assert by_attack[("mlp_sdr_decay", "transfer-pgd-margin")]["attack_model"] == "twin"
+    assert by_attack[("mlp_sdr_decay", "transfer-pgd-margin")]["loss"] == "margin"
+    # the worst case: per example, correct under every attack of its lambda
     for model in MLP_MODELS.values():
         for e in eps:
             mine = {r["attack"]: r for r in rows if r["model"] == model and float(r["eps"]) == e}
             worst = mine.pop("worst-case")
-            same = {a: r for a, r in mine.items() if r["predict_mc"] == worst["predict_mc"]}
-            assert worst["combines"].split("+") == list(same)
-            masks = [ad.hex_mask(r["correct"], 12) for r in same.values()]
+            assert worst["combines"].split("+") == list(mine)
+            masks = [ad.hex_mask(r["correct"], 12) for r in mine.values()]
             assert (ad.hex_mask(worst["correct"], 12) == np.logical_and.reduce(masks)).all()
-            assert all(float(worst["accuracy"]) <= float(r["accuracy"]) for r in same.values())
-            # Khan et al.'s protocol: the paper's attack is judged on one stochastic pass
-            assert mine["paper"]["predict_mc"] == "1"
-            assert ("paper" in same) == (model == "mlp_vanilla")
+            assert all(float(worst["accuracy"]) <= float(r["accuracy"]) for r in mine.values())
+            # Khan et al.'s protocol: every MLP predicts with one stochastic pass
+            assert {r["predict_mc"] for r in mine.values()} == {"1"}
+            if e == 0:
+                assert list(mine) == ["paper"]  # one draw, never an AND of several
     for column in ("steps", "eot_samples", "loss", "sanity_ok", "accuracy", "profile", "data"):
         assert column in rows[0]
     by = {(r["model"], r["attack"]): r for r in rows}
@@ -328,13 +335,15 @@ def test_the_mlp_family_on_fashion_mnist_keeps_khans_protocol_and_says_its_data(
 
 @pytest.mark.parametrize("runs, verdict", [
     # SAP-100 on Fashion-MNIST at lambda 4, if the longer BPDA runs had levelled off
-    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.310}, True),
+    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.310, (40, 16): 0.285}, True),
     # still falling from 20 to 40 steps: not converged
-    ({(10, 4): 0.327, (20, 4): 0.250, (40, 4): 0.180, (10, 16): 0.310}, False),
+    ({(10, 4): 0.327, (20, 4): 0.250, (40, 4): 0.180, (10, 16): 0.310, (40, 16): 0.180}, False),
     # more EOT samples still lower it: not converged
-    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.200}, False),
+    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.200, (40, 16): 0.200}, False),
     # 10 -> 20 steps may fall (the profile's run is short); only the last doubling counts
-    ({(10, 4): 0.400, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.380}, True),
+    ({(10, 4): 0.400, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.380, (40, 16): 0.285}, True),
+    # each ladder levelled off, but the longest steps with the most EOT samples find more
+    ({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.310, (40, 16): 0.230}, False),
 ])
 def test_convergence_compares_the_longest_runs(runs, verdict):
     from sap_mx.attacks import convergence
@@ -342,7 +351,20 @@ def test_convergence_compares_the_longest_runs(runs, verdict):
     ok, text = convergence(runs, 1000, "pgd-bpda")
     assert ok is verdict
     assert text.startswith("pgd-bpda, 10/20/40 steps: ")
+    assert "40 steps x 16 EOT samples together: " in text
     assert text.endswith(": converged") if verdict else "not converged" in text
+
+
+def test_convergence_is_not_shown_without_the_joint_run():
+    """Doubling steps and EOT samples one at a time does not show that their combination
+    finds nothing more: without the run of both, the verdict says which run is missing."""
+    from sap_mx.attacks import convergence
+
+    ok, text = convergence({(10, 4): 0.327, (20, 4): 0.300, (40, 4): 0.290, (10, 16): 0.310},
+                           1000, "pgd-bpda")
+    assert ok is False
+    assert text.endswith("not shown converged (the most steps and the most EOT samples never "
+                         "ran together: run 40 x 16)")
 
 
 def _runs_with_masks(n, lost_won):
@@ -352,8 +374,9 @@ def _runs_with_masks(n, lost_won):
     base = np.zeros(n, bool)
     base[:300] = True
     masks, start = {(10, 4): base}, 0
-    for key, ref in (((20, 4), (10, 4)), ((40, 4), (20, 4)), ((10, 16), (10, 4))):
-        lost, won = lost_won[key]
+    for key, ref in (((20, 4), (10, 4)), ((40, 4), (20, 4)), ((10, 16), (10, 4)),
+                     ((40, 16), (40, 4))):
+        lost, won = lost_won.get(key, (0, 0))
         m = masks[ref].copy()
         right, wrong = np.flatnonzero(m), np.flatnonzero(~m)
         m[right[start:start + lost]] = False
@@ -402,7 +425,7 @@ def test_convergence_judges_the_last_rung_of_each_ladder():
     from sap_mx.attacks import convergence
 
     runs = {(10, 4): 0.327, (20, 4): 0.316, (40, 4): 0.300, (80, 4): 0.298,
-            (10, 16): 0.297, (10, 32): 0.296}
+            (10, 16): 0.297, (10, 32): 0.296, (80, 32): 0.296}
     base = np.zeros(1000, bool)
     base[:327] = True
 
@@ -419,6 +442,7 @@ def test_convergence_judges_the_last_rung_of_each_ladder():
     masks[(80, 4)] = fewer(10, 8, masks[(40, 4)])
     masks[(10, 16)] = fewer(35, 5, base)
     masks[(10, 32)] = fewer(12, 11, masks[(10, 16)])
+    masks[(80, 32)] = fewer(6, 4, masks[(80, 4)])
     ok, text = convergence(runs, 1000, "pgd-bpda", masks)
     assert ok is True, text
     assert "4 -> 16 -> 32 EOT samples: 32.7 -> 29.7 -> 29.6%" in text
@@ -446,11 +470,12 @@ def test_longer_attacks_go_to_the_main_sap_models_at_their_lambdas_only():
                       ad.model_tasks(b, model, grid, is_sap=is_sap, stochastic=stochastic,
                                      mnist=mnist) if "@" in spec["attack"])
 
-    expected = [("pgd-bpda@10x16", 4), ("pgd-bpda@20x4", 4), ("pgd-bpda@40x4", 4)]
-    # the runs once more on SAP-100 only (an entry's fourth item names its models)
+    # on SAP-100 only (an entry's fourth item names its models): each ladder doubled twice,
+    # then the longest steps with the most EOT samples, with both losses
     assert longer(("dense", "sap", 100), True) == sorted(
-        expected + [("pgd-bpda@10x32", 4), ("pgd-bpda@80x4", 4)])
-    assert longer(("adv", "sap", 100), True) == expected
+        [("pgd-bpda@20x4", 4), ("pgd-bpda@40x4", 4), ("pgd-bpda@10x8", 4),
+         ("pgd-bpda@10x16", 4), ("pgd-bpda@40x16", 4), ("pgd-bpda-margin@40x16", 4)])
+    assert longer(("adv", "sap", 100), True) == []
     assert longer(("dense", "sap", 20), True) == []           # not a main model
     assert longer(("dense", "none", None), False, False) == []
     assert longer(("vanilla", "none", None), False, mnist=True) == []
@@ -459,6 +484,10 @@ def test_longer_attacks_go_to_the_main_sap_models_at_their_lambdas_only():
                 if s["attack"] == "pgd-bpda@40x4")
     assert (spec["steps"], spec["eot_samples"]) == (40, 4)
     assert ad.base_attack(spec["attack"]) == "pgd-bpda"
+    margin = next(s for s, _ in ad.model_tasks(b, ("dense", "sap", 100), grid, is_sap=True,
+                                               stochastic=True, mnist=False)
+                  if s["attack"] == "pgd-bpda-margin@40x16")
+    assert margin["loss"] == "margin" and ad.attack_model(margin["attack"]) == "bpda"
 
 
 def test_the_worst_case_takes_each_lambdas_own_attacks(tmp_path):
@@ -521,3 +550,106 @@ def test_a_long_attack_entry_that_would_silently_run_nowhere_is_refused(entry, m
 ])
 def test_a_panel_title_says_how_far_its_model_was_checked(sanity_ok, sanity, title):
     assert ad.panel_title("SAP-100", [{"sanity_ok": sanity_ok, "sanity": sanity}] * 2) == title
+
+
+@pytest.mark.parametrize("is_sap, names", [(False, ("pgd", "pgd-margin")),
+                                           (True, ("pgd-bpda", "pgd-bpda-margin"))])
+def test_sanity_judges_the_worst_case_of_both_losses(tmp_path, monkeypatch, is_sap, names):
+    """Each loss alone leaves 5% after the unbounded attack (a stalled CE, as on the MLPs); the
+    check is on their per-image AND, which leaves none: it passes, and its text says so."""
+    n = 100
+    left = {names[0]: range(0, 5), names[1]: range(5, 10)}
+    made = []
+
+    def fake_make_attack(net, eps, spec, clip, twin=None):
+        made.append((spec["attack"], eps))
+        return spec["attack"]
+
+    def fake_robust(net, x, y, attack, **kw):
+        ok = np.zeros(n, bool)
+        ok[list(left[attack])] = True
+        return ok
+
+    monkeypatch.setattr(ad, "make_attack", fake_make_attack)
+    monkeypatch.setattr(ad, "robust_resumable", fake_robust)
+    x, y = np.zeros((n, 1, 28, 28), np.float32), np.zeros(n, np.int64)
+    ok, reason, partials = ad.check_model(None, x, y, ad.IMAGE_FAMILY, TINY, True, 2, 0, "m",
+                                          tmp_path, {"model": "m"}, ladder=False,
+                                          is_sap=is_sap)
+    assert {a for a, _ in made} == set(names)
+    assert ok is True, reason
+    assert reason == f"worst of {names[0]}+{names[1]}: unbounded 0.0% (no steps/EOT ladder)"
+    left[names[1]] = range(3, 8)  # together they leave 2 images: 2% > 1%
+    ok, reason, _ = ad.check_model(None, x, y, ad.IMAGE_FAMILY, TINY, True, 2, 0, "m",
+                                   tmp_path, {"model": "m"}, ladder=False, is_sap=is_sap)
+    assert ok is False and reason.startswith("unbounded PGD leaves 2.0% (> 1.0%)")
+
+
+def test_transfer_attacks_run_on_the_twin_and_bpda_margin_on_sap(monkeypatch):
+    seen = []
+    monkeypatch.setattr(ad, "pgd", lambda net, x, y, eps, **kw: seen.append((net, kw["loss"]))
+                        or x)
+    net, twin = object(), object()
+    monkeypatch.setattr(ad, "bpda", lambda n: ("bpda", n))
+    for name in ("transfer-pgd", "transfer-pgd-margin", "pgd-bpda-margin", "pgd"):
+        spec = {"attack": name, "steps": 2, "eot_samples": 1}
+        ad.make_attack(net, 4.0, spec, (0, 255), twin)(np.zeros((1, 2)), np.zeros(1))
+    assert seen == [(twin, "ce"), (twin, "margin"), (("bpda", net), "margin"), (net, "ce")]
+    with pytest.raises(ValueError, match="needs the model's deterministic twin"):
+        ad.make_attack(net, 4.0, {"attack": "transfer-pgd", "steps": 2, "eot_samples": 1},
+                       (0, 255))
+    b = ADAPTIVE.get("cpu")
+    names = [s["attack"] for s in ad.attacks_for(True, True, False, b, twin=True)]
+    assert names[-4:] == ["pgd-bpda", "pgd-bpda-margin", "transfer-pgd", "transfer-pgd-margin"]
+    transfer = ad.attacks_for(False, True, False, b, twin=True)[-1]
+    assert (transfer["steps"], transfer["eot_samples"]) == (b.transfer_steps, 1)
+    # a deterministic model has no twin to transfer from
+    assert not any(s["attack"].startswith("transfer") for s in
+                   ad.attacks_for(False, False, False, b, twin=True))
+
+
+def test_the_mean_twin_of_an_sdr_or_dropconnect_mlp_is_its_expectation():
+    import mxnet as mx
+
+    from sap_mx.models import mlp as M
+
+    x = mx.nd.random.uniform(0, 1, (5, 1, 28, 28))
+    for build in (M.mlp_sdr_decay, M.mlp_dropconnect):
+        net = build()
+        net.initialize()
+        net.hybridize()
+        twin = ad.mean_twin(net)
+        a, b = twin(x).asnumpy(), twin(x).asnumpy()
+        np.testing.assert_array_equal(a, b)                   # deterministic
+        assert not np.allclose(net(x).asnumpy(), net(x).asnumpy())  # the model is not
+        plain = M.mlp_vanilla()
+        plain.initialize()
+        params = net.collect_params()
+        for (name, p), (_, q) in zip(sorted(plain.collect_params().items(),
+                                            key=lambda kv: kv[0].split("_", 1)[1]),
+                                     sorted(((k, v) for k, v in params.items()
+                                             if "sigma" not in k),
+                                            key=lambda kv: kv[0].split("_", 1)[1]), strict=True):
+            p.set_data(q.data())
+        np.testing.assert_allclose(a, plain(x).asnumpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_the_mlps_are_judged_one_draw_per_image(trained, monkeypatch):
+    """Khan et al. classified one image at a time: a stochastic MLP's rows come from
+    ``sap_mx.sdr.single_pass`` (a weight draw per image), the vanilla MLP's from the plain
+    prediction."""
+    judged = []
+    real = ad.single_pass
+
+    def spy(net):
+        predict = real(net)
+
+        def counted(batch):
+            judged.append(type(net.body[0]).__name__)
+            return predict(batch)
+        return counted
+
+    monkeypatch.setattr(ad, "single_pass", spy)
+    ad.run(ad.Args(family="mnist", profile="smoke", models=str(trained / "mnist" / "models"),
+                   out=str(trained / "adaptive"), progress=False))
+    assert set(judged) == {"GaussianDense", "DropConnectDense"}

@@ -403,3 +403,128 @@ def test_fig6_title_names_the_grid_that_ran(tmp_path, monkeypatch):
     df = pd.DataFrame({"mc_samples": [1, 10, 100, 1], "eps": [0, 0, 0, 1]})
     image_figures.fig_mc(df, "caption", tmp_path)
     assert titles == ["SAP-100 against adversaries with 1..100 MC samples"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 5 in two stages, and the MC budget of the stochastic baselines
+# ---------------------------------------------------------------------------------------------
+def test_the_cpu_profile_attacks_every_stochastic_model_with_100_mc_samples():
+    """Dropout (post hoc and trained, on at test) and the baselines' chosen parameters get the
+    paper's 100 MC samples, as SAP does; each grid is chosen on test images 1,000-1,999 with
+    fewer, and only the chosen parameter is attacked on the first 1,000."""
+    s = ce.SETTINGS["cpu"]
+    dropout = [t for t in ce.dropout_tasks(s, (0.1, 0.5)) if t.stochastic]
+    assert dropout and all(t.mc_samples == 100 and t.offset == 0 for t in dropout)
+    chosen = {name: grid[2] for name, grid in ce.BASELINE_GRIDS.items()}
+    tasks = ce.baseline_tasks(s, (), chosen)
+    select = [t for t in tasks if t.offset]
+    assert {t.offset for t in select} == {1000} and s.select_n == 1000
+    assert sorted((t.defense, t.param) for t in select) == sorted(
+        (name, p) for name, grid in ce.BASELINE_GRIDS.items() for p in grid)
+    assert all(t.mc_samples == (1 if t.defense == "dwp" else s.select_mc) for t in select)
+    judged = [t for t in tasks if not t.offset and t.defense != "none"]
+    assert sorted((t.defense, t.param) for t in judged) == sorted(chosen.items())
+    assert all(t.mc_samples == (1 if t.defense == "dwp" else 100) for t in judged)
+    # before the choice only the selection stage (and dense) exists
+    assert [t for t in ce.baseline_tasks(s, ()) if not t.offset and t.defense != "none"] == []
+    # a selection task is another task than the same parameter on the evaluation images; the
+    # tasks that existed before offsets keep their key (their seeds)
+    task = ce.Task("5a", "dense", "rnw", 0.01, "fgsm", "self", 20)
+    assert task.key() == ("dense", "rnw", "0.01", "fgsm", "self", "20")
+    assert ce.Task("5a", "dense", "rnw", 0.01, "fgsm", "self", 20, 1000).key() != task.key()
+
+
+def test_the_cost_counts_both_stages_of_fig5(monkeypatch):
+    """Each task's passes times its own images: a profile with 1,000 evaluation and 300
+    selection images, counted by hand for the stochastic gradients of Fig. 5."""
+    from dataclasses import replace
+
+    from experiments import cost
+    s = replace(ce.SETTINGS["cpu"], select_n=300)
+    monkeypatch.setitem(cost.EVAL.table, "cpu", s)
+    got = cost.eval_passes("cpu", rates=(0.1, 0.5))["baselines"]
+    tasks = ce.baseline_tasks(s, (), cost.PLACEHOLDER_CHOICE)
+    # 24 grid curves on the selection images, 6 chosen ones and dense on the evaluation images
+    assert len([t for t in tasks if t.offset]) == 24 and len(tasks) == 24 + 6 + 1
+    # stochastic: RNW, RSW, SWP, RNA, RSA; 4 grid curves with 20 samples on 300 images each,
+    # and the chosen one with 100 on 1,000
+    assert got.grad_sto == 5 * (4 * 20 * 300 + 100 * 1000)
+    # deterministic: dense and DWP's chosen one on 1,000 images, DWP's grid on 300
+    assert got.grad_det == 2 * 1000 + 4 * 300
+
+
+def test_older_rows_without_an_offset_column_are_rows_of_the_first_images(tmp_path):
+    path = tmp_path / "baselines.csv"
+    old = [k for k in ce.KEY_FIELDS if k != "offset"]
+    row = {k: "x" for k in old}
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old + ["accuracy"])
+        writer.writeheader()
+        writer.writerow({**row, "accuracy": "0.5"})
+    store = ce.ResultRows(path)
+    assert store.has({**row, "offset": 0}) and not store.has({**row, "offset": 32})
+    store.add([{**row, "offset": 32, "accuracy": "0.4"}])
+    again = ce.ResultRows(path)
+    assert again.has({**row, "offset": 0}) and again.has({**row, "offset": 32})
+    assert len(again.rows) == 2
+
+
+def test_fig5_chooses_on_the_selection_images_then_attacks_the_choice(models_dir, tmp_path,
+                                                                       monkeypatch):
+    """Stage 1: each grid on test images 8-39; stage 2: the parameter ``best_param`` picks from
+    those rows, on images 0-7, with the full MC budget; the claims table picks the same one;
+    the figure gets both stages' rows."""
+    from experiments import claims, image_figures, selection
+    for name, grid in selection.BASELINE_GRIDS.items():   # a short run: a choice of two for
+        monkeypatch.setitem(selection.BASELINE_GRIDS, name,  # a stochastic and a deterministic
+                            grid[:2] if name in ("rnw", "dwp") else grid[:1])   # baseline
+    seen, asked = [], []
+    monkeypatch.setitem(image_figures.FIGURES, "baselines",
+                        lambda df, caption, out: seen.append((df, caption)) or [])
+    # the second stage attacks whatever the rule picks: here, forced, each grid's first
+    assert ce.best_param is selection.best_param is claims.best_param   # one rule for both
+
+    def first(rows, grid):
+        asked.append((list(rows), grid))
+        return selection.best_param(rows, grid) and grid[0]
+
+    monkeypatch.setattr(ce, "best_param", first)
+    args = eval_args(models_dir, tmp_path, experiment="baselines", attack_mc=3)
+    s = ce.settings_for(args)
+    ce.run(args)
+    rows = read(tmp_path / "baselines.csv")
+    picked = [r for r in rows if r["offset"] == "8"]
+    assert {r["n"] for r in picked} == {"32"} and len(picked) == 8 * len(ce.EPS)
+    assert {r["mc_samples"] for r in picked if r["defense"] != "dwp"} == {str(s.select_mc)}
+    judged = [r for r in rows if r["offset"] == "0" and r["defense"] != "none"]
+    assert {r["n"] for r in judged} == {"8"}
+    assert {r["mc_samples"] for r in judged if r["defense"] != "dwp"} == {"3"}
+    results = claims.load_results(tmp_path)
+    mine = claims.Rows(results, profile="smoke")
+    for name, grid in selection.BASELINE_GRIDS.items():
+        assert {float(r["param"]) for r in judged if r["defense"] == name} == {grid[0]}, name
+        spec, why = claims.chosen_baseline(mine, name)
+        assert why is None and spec.param == selection.best_param(
+            [r for r in picked if r["defense"] == name], grid)
+    # the rule saw exactly each grid's selection rows
+    assert len(asked) == len(selection.BASELINE_GRIDS)
+    for rows_seen, grid in asked:
+        assert {r["offset"] for r in rows_seen} == {"8"}
+        assert len(rows_seen) == len(grid) * len(ce.EPS)
+    df, caption = seen[-1]
+    assert set(df["offset"]) == {0, 8} and "dashed: each grid on test images 8-39" in caption
+    # a rerun evaluates nothing
+    calls = []
+    monkeypatch.setattr(ce, "evaluate_task", lambda *a, **k: calls.append(a) or ({}, {}))
+    ce.run(args)
+    assert calls == []
+
+
+def test_selection_images_beyond_the_test_set_are_a_one_line_error(models_dir, tmp_path,
+                                                                     capsys):
+    code = ce.main(["--profile", "smoke", "--models", str(models_dir), "--out",
+                    str(tmp_path / "out"), "--no-progress", "--n-test", "190",
+                    "--experiment", "baselines"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1] == ("error: Fig. 5 chooses its parameters on test images "
+                                     "190-221, but there are 200: lower --n-test to 168 or less")

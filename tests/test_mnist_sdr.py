@@ -40,26 +40,66 @@ def test_smoke_run_writes_every_cell_and_resumes(tmp_path, tiny, monkeypatch, ca
     ms.run(ms.Args(profile="smoke", out=str(tmp_path), progress=False, models="mlp_vanilla"))
     assert (tmp_path / "table1.md").read_text().count("not run") == 0
 
+    assert {r["predict_mc"] for r in rows} == {"1"}   # one pass per prediction, every row
+
     # a rerun trains nothing and attacks nothing
+    attack_model = ms.attack_model
     monkeypatch.setattr(ms, "attack_model", lambda *a, **k: pytest.fail("attacked again"))
     capsys.readouterr()
     ms.run(args)
     assert "epoch" not in capsys.readouterr().err
 
+    # a new SDR-Learnable schedule refuses its checkpoint alone (the others resume)...
+    monkeypatch.setitem(ms.SDR_LEARNABLE, "recovery_tol", 0.01)
+    others = "mlp_vanilla,mlp_sdr_decay,mlp_dropconnect"
+    ms.run(ms.Args(profile="smoke", out=str(tmp_path), progress=False, models=others))
+    assert "epoch" not in capsys.readouterr().err
+    assert ms.main(["--profile", "smoke", "--out", str(tmp_path), "--no-progress",
+                    "--models", "mlp_sdr_learnable"]) == 2
+    assert "different configuration; pass --fresh" in capsys.readouterr().err
+    # ... and once retrained (other weights, as many epochs) it is attacked again
+    monkeypatch.setitem(ms.SDR_LEARNABLE, "sigma_init", 0.1)
+    attacked = []
+    monkeypatch.setattr(ms, "attack_model", lambda name, *a, **k: attacked.append(name)
+                        or attack_model(name, *a, **k))
+    ms.run(ms.Args(profile="smoke", out=str(tmp_path), progress=False, fresh=True,
+                   models="mlp_sdr_learnable"))
+    assert attacked == ["mlp_sdr_learnable"] * 2
+    assert (tmp_path / "table1.md").read_text().count("not run") == 0
 
-def test_variance_schedule_raises_both_bounds_at_most_every_five_epochs():
-    flat = [{"test_acc": 0.9}] * 12
-    bounds, last = [0.0, 1.0], -10**9
-    raised = []
-    for epoch in range(12):
-        bounds, new_last = ms.variance_schedule(flat[:epoch + 1], bounds, last, epoch)
+
+def raises(accuracies, bounds=(0.0, 1.0)):
+    """The epochs (0-based) after which the schedule raised the bounds, and the last bounds,
+    for a run whose test accuracies are ``accuracies``."""
+    history, bounds, last, out = [], list(bounds), -10**9, []
+    for epoch, acc in enumerate(accuracies):
+        history.append({"test_acc": acc})
+        bounds, new_last = ms.variance_schedule(history, bounds, last, epoch)
         if new_last != last:
-            raised.append(epoch)
+            out.append(epoch)
         last = new_last
-    assert raised == [3, 8]                      # plateau from epoch 3 on; then 5 epochs apart
-    assert bounds == [0.1, 1.1]
-    rising = [{"test_acc": 0.5 + 0.01 * e} for e in range(8)]
-    assert ms.variance_schedule(rising, [0.0, 1.0], -10**9, 7) == ([0.0, 1.0], -10**9)
+    return out, bounds
+
+
+def test_variance_schedule_raises_both_bounds_on_a_plateau(monkeypatch):
+    # level over plateau_window = 3 epochs: two windows under the same bounds are needed
+    assert raises([0.9] * 12) == ([5, 11], [0.1, 1.1])
+    assert raises([0.5 + 0.01 * e for e in range(20)]) == ([], [0.0, 1.0])   # still rising
+    # and at most once every five epochs
+    monkeypatch.setitem(ms.SDR_LEARNABLE, "plateau_window", 1)
+    assert raises([0.9] * 12) == ([1, 6, 11], [0.15, 1.15])
+
+
+def test_a_fall_is_never_a_plateau():
+    # a raise at a plateau, then the accuracy falls and stays 3 points down: never raised again
+    # (the reading before 2026-12 raised here every five epochs: 17 raises in 100 epochs)
+    fell = [0.6, 0.7, 0.8] + [0.85] * 6 + [0.82] * 40
+    assert raises(fell)[0] == [8]
+    # ... it is raised again once the accuracy is back to its pre-raise level and flat
+    back = [0.6, 0.7, 0.8] + [0.85] * 6 + [0.82, 0.83, 0.84] + [0.848] * 10
+    assert raises(back)[0] == [8, 17]
+    # a steady fall (0.6 points an epoch) before any raise is no plateau either
+    assert raises([0.9 - 0.006 * e for e in range(30)])[0] == []
 
 
 @pytest.mark.parametrize("argv, match", [
@@ -87,3 +127,25 @@ def test_paper_numbers_file_is_table_1():
     paper = ms.load_paper_numbers()
     assert len(paper) == 16  # 4 models x 4 rows; the values: tests/test_paper_numbers.py
     assert set(ms.MODELS) == {m for m, _ in paper}
+
+
+def test_checkpoint_id_names_the_weights(tmp_path):
+    from experiments.zoo import mlp_checkpoint_id
+    from sap_mx import checkpoint
+    from sap_mx.sdr import build_mlp
+
+    net = build_mlp("mlp_vanilla")
+
+    def save():
+        checkpoint.save(tmp_path / "checkpoint", {"net.params": net.save_parameters},
+                        {"epoch": 3})
+
+    save()
+    first = mlp_checkpoint_id(tmp_path)
+    assert "@epoch3#" in first
+    save()
+    assert mlp_checkpoint_id(tmp_path) == first            # the same weights: the same id
+    weight = next(iter(net.collect_params().values()))
+    weight.set_data(weight.data() + 1)
+    save()
+    assert mlp_checkpoint_id(tmp_path) != first            # retrained: rows of the old go stale

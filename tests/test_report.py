@@ -317,9 +317,10 @@ def test_adaptive_section_puts_the_papers_attack_next_to_the_adaptive_ones(resul
     text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
     assert "## Adaptive evaluation (cifar; data: " in text
     # the worst case first, then the paper's attack and the adaptive ones
-    assert "| model | λ | worst-case | paper | pgd | apgd-ce | apgd-dlr | pgd-bpda |" in text
-    row = ("| dense+sap-100 | 8 | 1.0 | 50.0 | 2.0 |  |  |  | FAILED: unbounded PGD leaves 9.0% "
-           "(> 5%) | paper |")
+    assert ("| model | λ | worst-case | paper | pgd | apgd-ce | apgd-dlr | pgd-bpda | "
+            "pgd-bpda-margin | transfer-pgd | transfer-pgd-margin |") in text
+    row = ("| dense+sap-100 | 8 | 1.0 | 50.0 | 2.0 |  |  |  |  |  |  | FAILED: unbounded PGD "
+           "leaves 9.0% (> 5%) | paper |")
     assert row in text
     assert "come from 1 result rows in `sap.csv`" in text  # adaptive.csv is not a result table
 
@@ -333,7 +334,8 @@ def test_the_adaptive_table_judges_older_rows_by_the_current_rule(results_dir):
     write_csv(results_dir / "adaptive.csv", [{**common, "attack": "pgd", "eps": 8,
                                               "accuracy": 0.171}])
     text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
-    assert ("| dense+sap-100 | 8 |  |  | 17.1 |  |  |  | FAILED: doubling steps lowered accuracy "
+    assert ("| dense+sap-100 | 8 |  |  | 17.1 |  |  |  |  |  |  | FAILED: doubling steps lowered "
+            "accuracy "
             "17.9% -> 11.0%; doubling EOT samples lowered accuracy 17.9% -> 11.7%; the attack "
             "had not converged (unbounded 0.0%, steps/EOT ladder 17.9/11.0/11.7) | cpu |") in text
 
@@ -349,9 +351,10 @@ def test_the_adaptive_table_says_when_only_the_unbounded_check_ran(results_dir):
         {**common, "defense": "none", "param": "",
          "sanity": "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8"}])
     text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
-    assert ("| dense+rsw-0.2 | 4 |  |  | 36.6 |  |  |  | ok (unbounded check only: convergence "
+    assert ("| dense+rsw-0.2 | 4 |  |  | 36.6 |  |  |  |  |  |  | ok (unbounded check only: "
+            "convergence "
             "not tested) | cpu |") in text
-    assert "| dense | 4 |  |  | 36.6 |  |  |  | ok | cpu |" in text
+    assert "| dense | 4 |  |  | 36.6 |  |  |  |  |  |  | ok | cpu |" in text
 
 
 @pytest.mark.parametrize("worst, verdict", [
@@ -366,7 +369,8 @@ def test_the_report_lists_the_longer_runs_with_their_verdict(results_dir, worst,
                   git_sha="abc", utc="2026-01-01T00:00:00Z", sanity_ok="True",
                   sanity="unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8")
     runs = {"pgd": (10, 4, 0.52), "pgd-bpda": (10, 4, 0.327), "pgd-bpda@20x4": (20, 4, 0.30),
-            "pgd-bpda@40x4": (40, 4, 0.295), "pgd-bpda@10x16": (10, 16, 0.31)}
+            "pgd-bpda@40x4": (40, 4, 0.295), "pgd-bpda@10x16": (10, 16, 0.31),
+            "pgd-bpda@40x16": (40, 16, 0.29)}
     rows = [{**common, "attack": a, "steps": st, "eot_samples": e, "eps": 4, "accuracy": acc}
             for a, (st, e, acc) in runs.items()]
     rows.append({**common, "attack": "worst-case", "steps": "", "eot_samples": "", "eps": 4,
@@ -374,9 +378,11 @@ def test_the_report_lists_the_longer_runs_with_their_verdict(results_dir, worst,
     write_csv(results_dir / "adaptive.csv", rows)
     text = build_report(results_dir, PAPER_NUMBERS, results_dir.parent / "REPORT.md").read_text()
     assert ("| dense+sap-100 | 4 | pgd-bpda, 10/20/40 steps: 32.7/30.0/29.5%; 4 -> 16 EOT "
-            f"samples: 32.7 -> 31.0%: {verdict} |") in text
+            "samples: 32.7 -> 31.0%; 40 steps x 16 EOT samples together: 29.0%: "
+            f"{verdict} |") in text
     # the profile's own columns keep the profile's runs
-    assert f"| dense+sap-100 | 4 | {100 * worst:.1f} |  | 52.0 |  |  | 32.7 | ok | cpu |" in text
+    assert (f"| dense+sap-100 | 4 | {100 * worst:.1f} |  | 52.0 |  |  | 32.7 |  |  |  | ok | cpu |"
+            in text)
 
 
 @pytest.mark.parametrize("extra, settled", [(0, True), (5, True), (6, False), (40, False)])
@@ -392,7 +398,8 @@ def test_longer_runs_settle_the_worst_case_only_if_no_other_attack_fools_more(ex
     right = np.zeros(n, bool)
     right[:330] = True
     masks = {}
-    for i, key in enumerate(("pgd-bpda", "pgd-bpda@20x4", "pgd-bpda@40x4", "pgd-bpda@10x16")):
+    for i, key in enumerate(("pgd-bpda", "pgd-bpda@20x4", "pgd-bpda@40x4", "pgd-bpda@10x16",
+                             "pgd-bpda@40x16")):
         m = right.copy()
         m[10 * i:10 * i + 8] = False         # each run misses a few images the others get
         masks[key] = m
@@ -402,7 +409,8 @@ def test_longer_runs_settle_the_worst_case_only_if_no_other_attack_fools_more(ex
     masks["worst-case"] = worst
     masks["pgd"] = worst | ~right             # pgd fools the extra images (and the runs' own)
     shape = {"pgd": (10, 4), "pgd-bpda": (10, 4), "pgd-bpda@20x4": (20, 4),
-             "pgd-bpda@40x4": (40, 4), "pgd-bpda@10x16": (10, 16), "worst-case": ("", "")}
+             "pgd-bpda@40x4": (40, 4), "pgd-bpda@10x16": (10, 16), "pgd-bpda@40x16": (40, 16),
+             "worst-case": ("", "")}
     rows = [{"attack": a, "eps": "4", "n": str(n), "steps": str(shape[a][0]),
              "eot_samples": str(shape[a][1]), "accuracy": str(m.mean()), "correct": mask_hex(m)}
             for a, m in masks.items()]
@@ -433,8 +441,9 @@ def test_settling_is_unpaired_when_one_attacks_runs_lack_masks():
                                       else {})}
             for name, st, e, acc in (
                 ("pgd-bpda", 10, 4, 0.33), ("pgd-bpda@20x4", 20, 4, 0.33),
-                ("pgd-bpda@10x16", 10, 16, 0.33), ("apgd-ce", 10, 4, 0.30),
-                ("apgd-ce@20x4", 20, 4, 0.30), ("apgd-ce@10x16", 10, 16, 0.30))]
+                ("pgd-bpda@10x16", 10, 16, 0.33), ("pgd-bpda@20x16", 20, 16, 0.33),
+                ("apgd-ce", 10, 4, 0.30), ("apgd-ce@20x4", 20, 4, 0.30),
+                ("apgd-ce@10x16", 10, 16, 0.30), ("apgd-ce@20x16", 20, 16, 0.30))]
     rows.append({"attack": "worst-case", "eps": "4", "n": str(n), "steps": "",
                  "eot_samples": "", "accuracy": str(worst.mean()), "correct": mask_hex(worst)})
     ok, text = convergence_of(rows, 4.0)

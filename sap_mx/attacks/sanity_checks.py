@@ -57,7 +57,7 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
            predict_mc: int, batch: int,
            reseed: Callable[[str], object] = lambda tag: None,
            measure: Callable[[str, float, int, int], float] | None = None,
-           ladder: bool = True) -> tuple[bool, str]:
+           ladder: bool = True, what: str = "") -> tuple[bool, str]:
     """Checks 1 and 2 of the module docstring (with ``ladder=False`` check 1 only, for an
     evaluation that cannot afford the ladder's three PGD runs on every model); returns (ok,
     one-line reason).
@@ -65,7 +65,8 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
     Each measurement has a tag (``unbounded``, ``ladder/<steps>/<eot>``): ``reseed(tag)`` is
     called before it so that a caller can give each its own random stream, or ``measure(tag,
     eps, steps, eot_samples)`` computes it instead (PGD accuracy; a driver that keeps per-batch
-    progress passes its own)."""
+    progress, or judges the worst case of several attacks, passes its own; ``what`` then
+    names what it measures in the verdict's text)."""
     lo, hi = clip
 
     def acc(tag, eps, s, e):
@@ -81,7 +82,7 @@ def sanity(net, x, y, *, check_eps: float, clip, steps: int, eot_samples: int,
         rungs = [acc(f"ladder/{s}/{e}", check_eps, s, e)
                  for s, e in ((steps, eot_samples), (2 * steps, eot_samples),
                               (steps, 2 * eot_samples))]
-    return judge(unbounded, rungs, len(x))
+    return judge(unbounded, rungs, len(x), what=what)
 
 
 def below(b: float, a: float, n: int) -> bool:
@@ -104,14 +105,16 @@ def lowered(b, a) -> tuple[bool, str]:
 NO_LADDER = "no steps/EOT ladder"
 
 
-def _measured(unbounded: float, rungs: Sequence[float] | None) -> str:
+def _measured(unbounded: float, rungs: Sequence[float] | None, what: str = "") -> str:
+    head = f"{what}: " if what else ""
     if rungs is None:
-        return f"unbounded {100 * unbounded:.1f}% ({NO_LADDER})"
-    return (f"unbounded {100 * unbounded:.1f}%, steps/EOT ladder "
+        return f"{head}unbounded {100 * unbounded:.1f}% ({NO_LADDER})"
+    return (f"{head}unbounded {100 * unbounded:.1f}%, steps/EOT ladder "
             + "/".join(f"{100 * a:.1f}" for a in rungs))
 
 
-def judge(unbounded: float, rungs: Sequence[float] | None, n: int) -> tuple[bool, str]:
+def judge(unbounded: float, rungs: Sequence[float] | None, n: int, *,
+          what: str = "") -> tuple[bool, str]:
     """The verdict of checks 1 and 2 on their measurements: the unbounded attack's accuracy and
     the ladder's three accuracies (steps x eot, 2 steps x eot, steps x 2 eot; None without the
     ladder) on ``n`` images. Returns (ok, one line): the measurements when ok, else each
@@ -131,13 +134,14 @@ def judge(unbounded: float, rungs: Sequence[float] | None, n: int) -> tuple[bool
                 fell = True
         if fell:
             problems.append("the attack had not converged")
-    measured = _measured(unbounded, rungs)
+    measured = _measured(unbounded, rungs, what)
     if not problems:
         return True, measured
     return False, "; ".join(problems) + f" ({measured})"
 
 
 _UNBOUNDED = re.compile(r"unbounded (?:PGD leaves )?(\d+(?:\.\d+)?)%")
+_WHAT = re.compile(r"(?:^|\()([^():;]+): unbounded \d")
 _LADDER = re.compile(r"steps/EOT ladder (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)")
 
 
@@ -154,7 +158,8 @@ def rejudge(ok: bool, reason: str, n: int) -> tuple[bool, str]:
     if ladder is None and NO_LADDER not in reason:
         return ok, reason
     rungs = None if ladder is None else [float(g) / 100 for g in ladder.groups()]
-    return judge(float(found.group(1)) / 100, rungs, n)
+    what = _WHAT.search(reason)
+    return judge(float(found.group(1)) / 100, rungs, n, what=what.group(1) if what else "")
 
 
 def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
@@ -163,9 +168,13 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
                 ) -> tuple[bool, str] | None:
     """Has one attack converged at one lambda? ``accuracies``: its accuracy on ``n`` images by
     (steps, EOT samples). Compares the most steps with the next fewer (both with the fewest EOT
-    samples) and the most EOT samples with the next fewer (both with the fewest steps):
-    converged when neither last increase lowers accuracy (an attack still falling from 4 to 16
-    EOT samples may level off from 16 to 32; only the last rung of each ladder counts). With
+    samples) and the most EOT samples with the next fewer (both with the fewest steps), and
+    the run with the most steps *and* the most EOT samples together with the stronger of those
+    two (the lower accuracy):
+    converged when no such increase lowers accuracy (an attack still falling from 4 to 16 EOT
+    samples may level off from 16 to 32; only the last rung of each ladder counts). Without
+    the joint run the attack is "not shown converged": one dimension at a time does not show
+    that their combination finds nothing more. With
     ``masks`` (each run's per-image results, same keys) the test is paired (``lowered``:
     McNemar); without, unpaired (``below``: 2 standard errors of the difference).
     "Converged" means no fall this test detects on ``n`` images (on 1,000, paired, about 2
@@ -188,6 +197,14 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
     pairs = (((steps[-1], eot0), (steps[-2], eot0), f"{steps[-2]} -> {steps[-1]} steps"),
              ((steps0, eots[-1]), (steps0, eots[-2]),
               "more EOT samples" if len(eots) == 2 else f"{eots[-2]} -> {eots[-1]} EOT samples"))
+    joint = (max(s for s, _ in accuracies), max(e for _, e in accuracies))
+    if joint in ((steps[-1], eot0), (steps0, eots[-1])):
+        joint = None  # one ladder holds the longest run of both: nothing ran together
+    elif joint in accuracies:
+        text += f"; {joint[0]} steps x {joint[1]} EOT samples together: {100 * accuracies[joint]:.1f}%"
+        # against the stronger end of the two ladders: together they must find no more
+        stronger = min(((steps[-1], eot0), (steps0, eots[-1])), key=accuracies.get)
+        pairs += ((joint, stronger, f"{joint[0]} steps x {joint[1]} EOT samples together"),)
     problems = []
     for longer, shorter, what in pairs:
         if masks is not None:
@@ -198,4 +215,7 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
             problems.append(f"{what} still lowered it")
     if problems:
         return False, text + ": not converged (" + "; ".join(problems) + ")"
+    if joint is None or joint not in accuracies:
+        return False, text + (": not shown converged (the most steps and the most EOT samples "
+                              f"never ran together: run {steps[-1]} x {eots[-1]})")
     return True, text + ": converged"
