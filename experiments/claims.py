@@ -685,12 +685,14 @@ def chosen_baseline(rows: Rows, name: str) -> tuple[Spec | None, str | None]:
     the newest of them, at their largest MC count), on the evaluation images (offset 0) at
     SAP-100's FGSM budget (``at_budget``). Returns (spec, None); (None, why) when the choice
     cannot be trusted: no selection rows (a parameter picked on the rows it is judged on), or
-    selection images that overlap the evaluation images; (None, None) while the grid on the
-    selection images is incomplete."""
+    selection images that overlap the evaluation images; (None, None) while the baseline has
+    no rows or the grid on the selection images is incomplete."""
     label = BASELINES[name]
     mine = [r for r in rows.rows if r["experiment"] == "baselines" and r["defense"] == name
             and r["attack"] == "fgsm" and r["attack_model"] == "self"]
     chosen = [r for r in mine if r["offset"] > 0]
+    if not mine:
+        return None, None   # not measured yet
     if not chosen:
         return None, (f"{label}'s parameter has no selection rows (offset > 0): it would be "
                       "chosen on the images it is judged on")

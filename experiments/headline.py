@@ -181,8 +181,9 @@ def render(results_dir: Path, *, dataset: str, profile: str, seed: int = 0,
     first = f"; first {_first(sizes)} test images" if sizes else ""
     missing = _missing(worst, ADAPTIVE_EPS)
     lines += ["", f"**The adaptive worst case** on {title} (an image counts only if every attack "
-              "leaves it correct: the paper's FGSM, PGD and APGD-CE/DLR with EOT, and BPDA for "
-              f"SAP{first}):", ""]
+              "leaves it correct: the paper's FGSM, PGD and APGD-CE/DLR with EOT, PGD through "
+              "BPDA for SAP with the cross-entropy and the margin loss, and PGD with both "
+              f"losses transferred from the deterministic twin{first}):", ""]
     lines += table if len(missing) < len(WORST) else ["Not run yet."]
     if 0 < len(missing) < len(WORST):
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]

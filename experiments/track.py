@@ -120,6 +120,13 @@ class _Stopper:
             self.proc = None
 
 
+def _read(path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def run(args: Args) -> list:
     dataset = datasets.get_dataset(args.dataset)
     names = [s for s, _ in STEPS]
@@ -132,10 +139,6 @@ def run(args: Args) -> list:
     if args.only:
         steps = [s for s in steps if s[0] == args.only]
     path = dataset.results_dir(args.profile) / "track.csv"
-    rows = []
-    if path.is_file():
-        with open(path, newline="") as handle:
-            rows = list(csv.DictReader(handle))
     with _Stopper() as stopper:
         for step, target in steps:
             if stopper.received:
@@ -148,6 +151,7 @@ def run(args: Args) -> list:
                 continue
             start, t0, sha = _utc(), time.time(), git_sha()  # the commit the step started on
             code = stopper.run(cmd)
+            rows = _read(path)  # read again: another track may have logged a step meanwhile
             rows.append({"step": step, "target": target, "exit": code,
                          "seconds": round(time.time() - t0, 1),
                          "resumed": sum(1 for r in rows if r["step"] == step),

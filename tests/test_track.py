@@ -16,6 +16,7 @@ from experiments import track
 FAKE = """#!/bin/bash
 echo "$*" >> "$FAKE_LOG"
 if [ -n "$FAKE_SHA" ]; then echo committed-during-the-step > "$FAKE_SHA"; fi
+if [ -n "$FAKE_ROW" ]; then echo "$FAKE_ROW" >> "$FAKE_CSV"; fi
 if [ "$1" = "$FAKE_FAIL" ]; then exit 3; fi
 if [ "$1" = "$FAKE_STOP" ]; then
     sleep 60 & echo $! > "$FAKE_PID"
@@ -83,6 +84,17 @@ def test_a_step_is_logged_with_the_commit_it_started_on(fake, monkeypatch):
     monkeypatch.setattr(track, "git_sha", lambda: sha.read_text().strip())
     assert track.main(["--only", "fig6-mc"]) == 0
     assert [r["git_sha"] for r in _rows(fake)] == ["started-here"]
+
+
+def test_a_step_logged_by_another_track_meanwhile_is_kept(fake, monkeypatch):
+    """Two tracks (one step each, --only) may run one after the other's start: each reads the
+    log again when its step ends, so neither drops the other's row."""
+    track.main(["--only", "train-adv"])
+    other = dict(_rows(fake)[0], step="sdr-table1", target="mnist-sdr")
+    monkeypatch.setenv("FAKE_CSV", str(fake / "track.csv"))
+    monkeypatch.setenv("FAKE_ROW", ",".join(other[k] for k in track.COLUMNS))
+    assert track.main(["--only", "fig6-mc"]) == 0
+    assert [r["step"] for r in _rows(fake)] == ["train-adv", "sdr-table1", "fig6-mc"]
 
 
 def test_a_failed_step_stops_the_track_and_names_where_to_restart(fake, monkeypatch, capsys):

@@ -300,6 +300,14 @@ def test_a_chosen_baseline_without_rows_at_the_sap_budget_is_not_measured(tmp_pa
     assert v["baselines_below_sap"] is None and v["baselines_below_dense"] is None
 
 
+def test_baselines_without_any_rows_are_not_measured_yet(tmp_path):
+    """Fig. 5 not run yet (only SAP's rows): not measured, not 'not judged'."""
+    _, sap = _baseline_rows()
+    _write(tmp_path / "sap.csv", sap)
+    v = _by_id(claims.evaluate_claims(tmp_path, profile="cpu")[0])
+    assert v["baselines_below_sap"] is None and v["baselines_below_dense"] is None
+
+
 # ---------------------------------------------------------------------------------------------
 # the tallies: the report's and the README's block
 # ---------------------------------------------------------------------------------------------
