@@ -100,6 +100,11 @@ cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cif
 report: ## results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)
 	$(PY) -m experiments.report --profile $(PROFILE) --dataset $(DATASET)
 
+## Figures from the CSVs alone, no attack run (docs/image-experiments.md#figures)
+.PHONY: figures
+figures: ## redraw every figure of DATASET/PROFILE (Figs. 1-6, adaptive, the MLPs') from its CSVs
+	$(PY) -m experiments.redraw --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED)
+
 ## The whole real-data track (docs/fashion-mnist.md): every step above in order, timed, resumable
 TRACK_PROFILE ?= cpu
 .PHONY: fashion-track
@@ -125,7 +130,7 @@ mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs (DATASET=fashion-mnist: theirs o
 GAME ?=
 ATARI_ARGS = --game "$(GAME)" --profile $(PROFILE) --seed $(SEED)
 NEEDS_GAME = @test -n "$(GAME)" || { echo "error: name a game: make $@ GAME=Bowling (any ALE game)"; exit 2; }
-.PHONY: atari atari-train atari-eval atari-table
+.PHONY: atari atari-train atari-eval atari-table atari-figures
 atari: atari-train ## train (or resume), evaluate dense vs SAP-100 under FGSM, update the table
 	$(PY) -m rl.evaluate $(ATARI_ARGS)
 	$(PY) -m rl.table --profile $(PROFILE)
@@ -137,3 +142,5 @@ atari-eval: ## Table 1 evaluation of a trained agent
 	$(PY) -m rl.evaluate $(ATARI_ARGS)
 atari-table: ## every game with results next to the paper's Table 1
 	$(PY) -m rl.table --profile $(PROFILE)
+atari-figures: ## redraw every game's <Game>.png from its CSVs (no game played)
+	$(PY) -m rl.figure --profile $(PROFILE)

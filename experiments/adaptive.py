@@ -11,7 +11,8 @@ vanilla one) and each lambda of the family's grid, the accuracy under (``ATTACKS
 * ``paper``: the paper's attack (images: FGSM with the MC gradient; MNIST: FGSM with one pass);
 * ``pgd``: PGD, ``steps`` steps of 2.5 lambda / steps, random start, CE loss, EOT over
   ``eot_samples`` passes per gradient;
-* ``apgd-ce`` and ``apgd-dlr``: APGD with EOT (``apgd_iter`` iterations);
+* ``apgd-ce`` and ``apgd-dlr``: APGD with EOT (``apgd_iter`` iterations; the profile's
+  ``apgd_losses``: the ``cpu`` profile runs DLR only);
 * ``pgd-bpda`` and ``pgd-bpda-margin`` (SAP models): PGD whose gradients go through
   ``bpda(model)``, with the CE and the Carlini-Wagner margin loss;
 * ``transfer-pgd`` and ``transfer-pgd-margin`` (every stochastic model): PGD (CE, margin;
@@ -55,7 +56,6 @@ Usage: ``python -m experiments.adaptive --family image --dataset cifar10 --profi
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import zlib
@@ -68,7 +68,6 @@ import numpy as np
 
 from runkit import (KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar,
                     seed_all)
-from runkit.figures import pyplot, save_figure
 from runkit.partial import Partial
 from runkit.rows import hex_mask, mask_hex
 from sap_mx.attacks import apgd, bpda, fgsm_step, input_gradient, pgd, rejudge, sanity
@@ -77,6 +76,7 @@ from sap_mx.results import git_sha
 from sap_mx.sdr import single_pass
 
 from . import datasets
+from .adaptive_figure import draw_panels
 from .profiles import ADAPTIVE, MNIST, TRAIN, AdaptiveProfile
 from .zoo import (DETERMINISTIC, MLP_MODELS, STOCHASTIC_MLPS, TrainedModels, fmt_param,
                   load_mlp, mlp_run_dir, model_key, model_label)
@@ -243,11 +243,9 @@ def attacks_for(is_sap: bool, stochastic: bool, mnist: bool, b: AdaptiveProfile,
     restarts = "" if b.apgd_restarts == 1 else f"-r{b.apgd_restarts}"
     out = [{"attack": "paper", "loss": "ce", "steps": 1,
             "eot_samples": 1 if mnist else (b.paper_mc if stochastic else 1)},
-           {"attack": "pgd", "loss": "ce", "steps": b.steps, "eot_samples": eot},
-           {"attack": "apgd-ce" + restarts, "loss": "ce", "steps": b.apgd_iter,
-            "eot_samples": eot, "restarts": b.apgd_restarts},
-           {"attack": "apgd-dlr" + restarts, "loss": "dlr", "steps": b.apgd_iter,
-            "eot_samples": eot, "restarts": b.apgd_restarts}]
+           {"attack": "pgd", "loss": "ce", "steps": b.steps, "eot_samples": eot}]
+    out += [{"attack": f"apgd-{loss}{restarts}", "loss": loss, "steps": b.apgd_iter,
+             "eot_samples": eot, "restarts": b.apgd_restarts} for loss in b.apgd_losses]
     if is_sap:
         out += [{"attack": name, "loss": ATTACKS[name].loss, "steps": b.steps,
                  "eot_samples": eot} for name in ("pgd-bpda", "pgd-bpda-margin")]
@@ -570,39 +568,22 @@ def panel_title(label: str, rows: list[dict]) -> str:
 
 def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, title: str,
          data_label: str) -> Path:
-    """One panel per model: accuracy against lambda, one line per attack; the caption names
-    the models (``title``) and the data (``data_label``)."""
-    plt = pyplot()
-    n = len(current)
-    cols = min(4, n)
-    rows_ = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(4 * cols, 3.3 * rows_), squeeze=False)
-    for ax, meta in zip(axes.flat, current, strict=False):
-        mine = [r for r in store.rows.values()  # each attack with its own prediction passes
+    """One panel per model of ``current`` (its rows: each attack with its own prediction
+    passes), drawn by ``adaptive_figure.draw_panels``; the caption names the models
+    (``title``, unless it is the dataset) and the data (``data_label``) once."""
+    titles = {name: column for column, name in MLP_MODELS.items()}  # Table 1's column names
+    panels = []
+    for meta in current:
+        mine = [r for r in store.rows.values()
                 if all(str(r[k]) == str(meta[k]) for k in meta if k != "predict_mc")
                 and str(r["predict_mc"]) == str(spec_meta(meta, r)["predict_mc"])]
-        eps_values = sorted({float(r["eps"]) for r in mine})
-        for attack in dict.fromkeys(r["attack"] for r in mine
-                                    if "@" not in r["attack"]):  # longer runs: one lambda
-            pts = sorted((float(r["eps"]), float(r["accuracy"])) for r in mine
-                         if r["attack"] == attack)
-            worst = attack == WORST
-            ax.plot([eps_values.index(e) for e, _ in pts], [100 * a for _, a in pts],
-                    marker="o", markersize=3, label=attack, color="black" if worst else None,
-                    linewidth=2.2 if worst else 1.2, zorder=3 if worst else 2)
-        ax.set_title(panel_title(model_label(meta["model"], meta["defense"], meta["param"]),
-                                 mine), fontsize=9)
-        ax.set_xticks(range(len(eps_values)))
-        ax.set_xticklabels([f"{e:g}" for e in eps_values], fontsize=7)
-        ax.set(ylim=(0, 100), xlabel="λ", ylabel="accuracy (%)")
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    caption = (f"adaptive evaluation, {title} (data: {data_label}): profile {args.profile}, "
-               f"seed {args.seed}")
-    if args.profile == "smoke":
-        caption += "  [SMOKE: generated data, not results]"
-    return save_figure(fig, path, caption, dpi=100)
+        label = titles.get(meta["model"]) or model_label(meta["model"], meta["defense"],
+                                                         meta["param"])
+        panels.append((panel_title(label, mine), mine))
+    classes = next((d.classes for d in datasets.DATASETS.values()
+                    if data_label in (d.name, d.results)), 10)
+    return draw_panels(panels, path, title=title, data_label=data_label, profile=args.profile,
+                       seed=args.seed, classes=classes)
 
 
 def main(argv=None) -> int:

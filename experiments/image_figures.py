@@ -36,8 +36,10 @@ from .zoo import DETERMINISTIC, model_label
 
 plt = pyplot()
 
-__all__ = ["draw", "FIGURES", "FIGURE_NAMES", "TASK_COLUMNS", "MIN_BIN", "correct_counts"]
+__all__ = ["draw", "caption_for", "FIGURES", "FIGURE_NAMES", "TASK_COLUMNS", "MIN_BIN", "BAND",
+           "correct_counts"]
 
+BAND = "band or bar: 95% Wilson interval of each point"
 MIN_BIN = 20   # Fig. 4: a bin with fewer images is drawn hollow, without its interval
 FIGURE_NAMES = {"sap": "Fig. 1a-b (SAP-k)", "iterative": "Fig. 1c (iterative attack)",
                 "dropout": "Fig. 2 (dropout)", "adv": "Fig. 3 (adversarial training)",
@@ -77,8 +79,15 @@ def _curves(ax, df: pd.DataFrame, label=None, title: str = "", classes: int = 10
     Fig. 5's selection images (offset > 0) is dashed; where the stochastic models of one
     panel were attacked with different MC counts, each says its count."""
     eps_values = sorted(df["eps"].unique()) if len(df) else []
-    groups = list(df.groupby(["model", "defense", "param", "attack_model", "mc_samples",
-                              "offset"], sort=False, dropna=False))
+    models = {m: i for i, m in enumerate(dict.fromkeys(df["model"]))}   # base weights in order
+
+    def rank(item):   # every panel lists its curves in one order: grids by their parameter
+        (model, defense, param, attack_model, mc, offset), _ = item
+        return (models[model], defense != "none", defense, float(param) if param else -1.0,
+                attack_model == "self", int(mc), int(offset))
+
+    groups = sorted(df.groupby(["model", "defense", "param", "attack_model", "mc_samples",
+                                "offset"], sort=False, dropna=False), key=rank)
     budgets = {int(g.iloc[0]["mc_samples"]) for _, g in groups
                if _stochastic(g.iloc[0]) and g.iloc[0]["attack_model"] == "self"
                and int(g.iloc[0]["mc_samples"]) > 0}
@@ -129,20 +138,20 @@ def _versus(row) -> str:
     return f"{_name(row)} vs {adversary}{mc}"
 
 
-def fig_sap(df, caption, out, classes=10):
+def fig_sap(df, caption, out, classes=10, source=None):
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     _curves(axes[0], df[df.figure == "1a"], title="(a) random perturbation", classes=classes)
     _curves(axes[1], df[df.figure == "1b"], title="(b) FGSM, MC gradients", classes=classes)
     return [_save(fig, out / "fig1_sap.png", caption)]
 
 
-def fig_iterative(df, caption, out, classes=10):
+def fig_iterative(df, caption, out, classes=10, source=None):
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     _curves(ax, df, label=_versus, title="(c) iterative attack (k = 1)", classes=classes)
     return [_save(fig, out / "fig1c_iterative.png", caption)]
 
 
-def fig_dropout(df, caption, out, classes=10):
+def fig_dropout(df, caption, out, classes=10, source=None):
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     titles = {"2a": "(a) dropout added to the dense model", "2b": "(b) trained with dropout, on",
               "2c": "(c) trained with dropout, off"}
@@ -151,12 +160,14 @@ def fig_dropout(df, caption, out, classes=10):
     return [_save(fig, out / "fig2_dropout.png", caption)]
 
 
-def fig_adv(df, caption, out, classes=10):
+def fig_adv(df, caption, out, classes=10, source=None):
+    """Fig. 3, and Fig. 4 from the ``calibration.csv`` beside ``source`` (the rows' CSV; by
+    default the results folder above ``out``)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     _curves(ax, df, title="dense, SAP-100, ADV, ADV+SAP-100 (FGSM, MC gradients)",
             classes=classes)
     paths = [_save(fig, out / "fig3_adv.png", caption)]
-    cal = out.parent / "calibration.csv"
+    cal = (Path(source).parent if source else out.parent) / "calibration.csv"
     if cal.is_file():
         bins = _bins_of(pd.read_csv(cal, keep_default_na=False, dtype=str), df)
         if len(bins):
@@ -180,7 +191,7 @@ def _bins_of(bins: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
     for column in ("count", "bin"):
         bins[column] = bins[column].astype(int)
     for column in ("confidence", "accuracy", "eps", "lo", "hi"):
-        bins[column] = pd.to_numeric(bins[column].replace("", "nan"))
+        bins[column] = pd.to_numeric(bins[column], errors="coerce")   # "", "nan": NaN
     return bins.sort_values(["eps", "bin"], kind="stable")
 
 
@@ -191,9 +202,10 @@ def _ece(bins: pd.DataFrame) -> float:
 
 
 def _calibration_caption(caption: str) -> str:
-    return (caption.replace(FIGURE_NAMES["adv"], "Fig. 4 (calibration)")
-            + f"; each panel: accuracy against mean confidence per bin (10 equal-width bins) "
-            f"with its 95% Wilson interval, and below it the images per bin (log scale); "
+    caption = caption.replace(FIGURE_NAMES["adv"], "Fig. 4 (calibration)").replace(
+        f"; {BAND}", "")
+    return (caption + "; each panel: accuracy against mean confidence per bin (10 equal-width "
+            f"bins) with its 95% Wilson interval, and below it the images per bin (log scale); "
             f"hollow: a bin of fewer than {MIN_BIN} images (no interval, joined to nothing); "
             f"legend: each model's expected calibration error (ECE)")
 
@@ -201,16 +213,14 @@ def _calibration_caption(caption: str) -> str:
 def _calibration(bins: pd.DataFrame, df: pd.DataFrame, caption: str, out: Path,
                  classes: int) -> Path:
     eps_values = sorted(bins["eps"].unique())
-    cols = 4
+    cols = min(4, len(eps_values))
     rows = -(-len(eps_values) // cols)
-    fig = plt.figure(figsize=(14, 4.4 * rows))
-    grid = fig.add_gridspec(2 * rows, cols, height_ratios=[3, 1] * rows, hspace=0.08)
+    fig = plt.figure(figsize=(14, 4.4 * rows), layout="constrained")
+    cells = fig.subfigures(rows, cols, squeeze=False).flat   # a diagram over its histogram
     curves = list(bins.groupby(["model", "defense", "param"], sort=False))
     width = 0.8 * 10 / max(1, len(curves))   # the bars of one bin share 80% of its 10 points
-    for i, eps in enumerate(eps_values):
-        r, c = divmod(i, cols)
-        ax = fig.add_subplot(grid[2 * r, c])
-        hist = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
+    for eps, cell in zip(eps_values, cells):
+        ax, hist = cell.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
         for j, ((model, defense, param), group) in enumerate(curves):
             group = group[group["eps"] == eps]
             if not len(group):
@@ -248,7 +258,7 @@ def _calibration(bins: pd.DataFrame, df: pd.DataFrame, caption: str, out: Path,
     return _save(fig, out / "fig4_calibration.png", caption)
 
 
-def fig_baselines(df, caption, out, classes=10):
+def fig_baselines(df, caption, out, classes=10, source=None):
     fig, axes = plt.subplots(2, 3, figsize=(14, 8))
     dense = df[df.figure == "5"]
     titles = {"5a": "(a) random noisy weights (s)", "5b": "(b) randomly scaled weights (s)",
@@ -260,7 +270,7 @@ def fig_baselines(df, caption, out, classes=10):
     return [_save(fig, out / "fig5_baselines.png", caption)]
 
 
-def fig_mc(df, caption, out, classes=10):
+def fig_mc(df, caption, out, classes=10, source=None):
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     most = int(df["mc_samples"].astype(int).max())   # the profile's grid: 1000 in ``paper``
     _curves(ax, df, label=_versus, title=f"SAP-100 against adversaries with 1..{most} MC samples",
@@ -284,8 +294,9 @@ def caption_for(experiment: str, df: pd.DataFrame, *, title: str, profile: str, 
                 n: int, classes: int = 10) -> str:
     """The caption of ``experiment``'s figure drawn from rows ``df``: the dataset once (and the
     rows' data label only where it is not the dataset's own, e.g. generated data), the profile,
-    the images, the seed, the prediction passes and MC samples of the stochastic models, what
-    the bands are, and what a dashed or faded curve means."""
+    the images, the seed, the prediction passes of the stochastic models and the MC samples of
+    their own gradients (an attack made on another model is the legend's), what the bands are,
+    and what a dashed or faded curve means."""
     data = sorted(df["data"].unique())
     where = "" if [_key(d) for d in data] == [_key(title)] else f" (data: {', '.join(data)})"
     stochastic = df[df["defense"].map(lambda d: d not in DETERMINISTIC)]
@@ -293,13 +304,13 @@ def caption_for(experiment: str, df: pd.DataFrame, *, title: str, profile: str, 
                f"test images, seed {seed}")
     if len(stochastic):
         passes = sorted(stochastic["predict_mc"].astype(int).unique())
-        mcs = sorted(m for m in stochastic[stochastic.offset == 0]["mc_samples"].astype(int)
-                     .unique() if m > 0)
+        own = stochastic[(stochastic.offset == 0) & (stochastic.attack_model == "self")]
+        mcs = sorted(m for m in own["mc_samples"].astype(int).unique() if m > 0)
         caption += (f"; stochastic models predict with the mean of "
                     f"{'/'.join(map(str, passes))} passes"
                     + (f" and are attacked with {'/'.join(map(str, mcs))} MC samples"
                        if mcs else ""))
-    caption += "; band or bar: 95% Wilson interval of each point"
+    caption += f"; {BAND}"
     selection = df[df.offset > 0]
     if len(selection):
         first, count = int(selection.offset.min()), int(selection.n.max())
@@ -345,4 +356,5 @@ def draw(experiment: str, csv_path: Path, figure_dir: Path, *, seed: int, profil
     df = df.assign(param=df["param"].astype(str))
     caption = caption_for(experiment, df, title=title, profile=profile, seed=seed, n=n,
                           classes=classes)
-    return FIGURES[experiment](df, caption, Path(figure_dir), classes=classes)
+    return FIGURES[experiment](df, caption, Path(figure_dir), classes=classes,
+                               source=Path(csv_path))

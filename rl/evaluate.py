@@ -19,8 +19,9 @@ episodic life, unclipped scores), capped at ``eval_max_steps`` agent steps.
 
 Writes ``results/atari/<Game>.csv`` (smoke: ``results/smoke/atari/``): one row per (model,
 lambda) with mean/std score and ``rel_change_pct`` = 100 (SAP - dense) / |dense| on the SAP rows;
-``<Game>.png``; and the per-game scores in the run folder's ``eval_games.csv``, which a rerun
-reuses (a killed evaluation loses at most the game in progress).
+``<Game>.png`` (``rl.figure``: both scores and the change, with bootstrap intervals); and the
+per-game scores in the run folder's ``eval_games.csv``, which a rerun reuses (a killed
+evaluation loses at most the game in progress).
 """
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ import mxnet as mx
 import numpy as np
 
 from runkit import KeyedRows, UsageError, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
-from runkit.figures import save_figure
 from sap_mx.attacks import fgsm_step, input_gradient
 from sap_mx.io import write_csv
 from sap_mx.predict import predict_mean
@@ -43,6 +43,7 @@ from sap_mx.results import git_sha
 
 from .ddqn import Args as TrainArgs, run_dir_for
 from .envs import make_env, resolve_game
+from .figure import draw as draw_figure
 from .profiles import ATARI
 from .qnet import NatureQNet
 
@@ -178,7 +179,7 @@ def evaluate(args: EvalArgs) -> list[Path]:
                      mc=mc, profile=profile, record=record, seed=args.seed, sha=sha)
     out = Path(args.out) if args.out else profile.results_dir() / f"{game}.csv"
     write_csv(out, rows)
-    figure = plot(rows, out.with_suffix(".png"), game, args.profile, record)
+    figure = draw_figure(rows, list(games.rows.values()), out.with_suffix(".png"))
     return [out, figure]
 
 
@@ -211,38 +212,6 @@ def summarize(game_rows, *, game, lambdas, episodes, mc, profile, record, seed, 
                          "steps_trained": record["steps"], "train_git_sha": record["git_sha"],
                          "git_sha": sha})
     return rows
-
-
-def plot(rows, path: Path, game: str, profile: str, record) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .table import paper_values
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for model, label in (("dense", "dense"), ("sap100", "SAP-100")):
-        sel = [r for r in rows if r["model"] == model]
-        ax1.errorbar([r["eps"] for r in sel], [r["mean_reward"] for r in sel],
-                     yerr=[r["std_reward"] for r in sel], marker="o", capsize=3, label=label)
-    ax1.set_xlabel("FGSM strength lambda (pixels, 0..255)")
-    ax1.set_ylabel(f"score per game (mean +- std, {rows[0]['episodes']} games)")
-    ax1.legend()
-    sap = [r for r in rows if r["model"] == "sap100" and r["rel_change_pct"] != ""]
-    ax2.plot([r["eps"] for r in sap], [r["rel_change_pct"] for r in sap], marker="o",
-             label="ours")
-    paper = paper_values().get(game, {})
-    if paper:
-        lams = sorted(paper)
-        ax2.plot(lams, [paper[k] for k in lams], marker="s", ls="--", label="paper (Table 1)")
-    ax2.axhline(0, color="grey", lw=0.8)
-    ax2.set_xlabel("FGSM strength lambda")
-    ax2.set_ylabel("SAP-100 vs dense (% change)")
-    ax2.legend()
-    caption = (f"{game}: DDQN ({profile} profile, {record['steps']:,} steps trained, seed "
-               f"{record['seed']}) vs its SAP-100 twin under FGSM")
-    return save_figure(fig, path, caption)
 
 
 def parse(argv) -> EvalArgs:

@@ -10,6 +10,11 @@ Comparisons on the same test images (``paired_difference``): the difference of t
 its standard error from the per-image differences (smaller than two independent binomial errors
 when the models are right on mostly the same images), a normal 95% interval, and the exact
 McNemar test (a two-sided binomial test on the images where exactly one model is right).
+
+Intervals the figures draw: ``wilson_interval`` (an accuracy: k of n images right; Wilson's
+score interval, which stays inside [0, 1] and keeps its coverage near 0% and 100%, where the
+normal interval collapses to a point), and ``bootstrap_relative_change`` (the relative change of
+a mean score, e.g. an Atari agent's, over games paired by their seeds).
 """
 from __future__ import annotations
 
@@ -19,7 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["accuracy", "calibration_bins", "expected_calibration_error", "ece_standard_error",
-           "Paired", "paired_difference", "mcnemar_p"]
+           "Paired", "paired_difference", "mcnemar_p", "wilson_interval",
+           "bootstrap_interval", "relative_change", "bootstrap_relative_change", "Z95"]
+
+Z95 = 1.959963984540054   # the standard normal's 97.5% quantile: two-sided 95%
 
 
 def _as_numpy(a) -> np.ndarray:
@@ -133,3 +141,65 @@ def paired_difference(a, b) -> Paired:
     else:
         p = math.erfc(abs(diff) / se / math.sqrt(2))
     return Paired(diff, se, diff - 1.96 * se, diff + 1.96 * se, p, n, only_a, only_b)
+
+
+def wilson_interval(k, n, z: float = Z95):
+    """Wilson's score interval of a proportion, ``k`` successes in ``n`` trials: (lo, hi) with
+    centre (p + z^2 / 2n) / (1 + z^2 / n) and half-width
+    z / (1 + z^2 / n) * sqrt(p (1 - p) / n + z^2 / 4n^2), p = k / n (95% with the default ``z``).
+    ``k`` and ``n`` may be arrays (element-wise); ``n`` must be positive and 0 <= k <= n."""
+    k, n = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    if np.any(n <= 0) or np.any(k < 0) or np.any(k > n):
+        raise ValueError(f"wilson_interval needs 0 <= k <= n and n > 0, got k={k}, n={n}")
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # exact at the ends (all wrong: lo = 0; all right: hi = 1), not off by rounding
+    lo = np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    hi = np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
+
+
+def bootstrap_interval(statistic, *samples, resamples: int = 10_000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """``statistic`` of ``samples`` (1-d arrays of one length, paired: element i of each
+    belongs together, e.g. game i of two agents, which shares its seeds) and its percentile
+    bootstrap interval: ``resamples`` draws of the indices with replacement, from a generator
+    seeded with ``seed`` (the same interval on every call). ``statistic`` takes arrays of shape
+    (draws, n), one per sample, and returns one value per draw; draws where it is not finite
+    are left out. Returns (value, lo, hi)."""
+    samples = [np.asarray(a, dtype=np.float64) for a in samples]
+    if not samples or any(a.ndim != 1 or a.shape != samples[0].shape for a in samples) \
+            or len(samples[0]) < 2:
+        raise ValueError(f"bootstrap_interval needs 1-d samples of one length >= 2, got "
+                         f"{[a.shape for a in samples]}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = float(statistic(*(a[None] for a in samples))[0])
+        index = np.random.default_rng(seed).integers(0, len(samples[0]),
+                                                     (resamples, len(samples[0])))
+        draws = np.asarray(statistic(*(a[index] for a in samples)), dtype=np.float64)
+    draws = draws[np.isfinite(draws)]
+    if not draws.size:
+        return value, float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(draws, [tail, 100 - tail])
+    return value, float(lo), float(hi)
+
+
+def relative_change(new, base):
+    """100 (mean(new) - mean(base)) / |mean(base)| along the last axis (inf or NaN where the
+    base mean is 0)."""
+    b = np.asarray(base).mean(axis=-1)
+    return 100 * (np.asarray(new).mean(axis=-1) - b) / np.abs(b)
+
+
+def bootstrap_relative_change(new, base, *, resamples: int = 10_000, level: float = 0.95,
+                              seed: int = 0) -> tuple[float, float, float]:
+    """The relative change of a mean score in % (``relative_change``) and its paired
+    percentile bootstrap interval (``bootstrap_interval``: game i of both agents shares its
+    seeds); resamples whose base mean is 0 are left out. NaN when the base mean is 0."""
+    if len(new) and float(np.mean(base)) == 0:
+        return float("nan"), float("nan"), float("nan")
+    return bootstrap_interval(relative_change, new, base, resamples=resamples, level=level,
+                              seed=seed)

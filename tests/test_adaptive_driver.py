@@ -29,15 +29,25 @@ def trained(tmp_path, monkeypatch):
 def test_every_model_gets_every_attack_with_sanity_and_resumes(trained, monkeypatch, capsys):
     args = ad.Args(family="mnist", profile="smoke", models=str(trained / "mnist" / "models"),
                    out=str(trained / "adaptive"), progress=False)
+    from experiments import adaptive_figure
+
     captions = []
-    real_save = ad.save_figure
-    monkeypatch.setattr(ad, "save_figure",
+    real_save = adaptive_figure.save_figure
+    monkeypatch.setattr(adaptive_figure, "save_figure",
                         lambda fig, path, caption, **kw: (captions.append(caption),
                                                           real_save(fig, path, caption, **kw))[1])
     written = ad.run(args)
     assert [p.name for p in written] == ["adaptive.csv", "adaptive_mnist.png"]
     # the family's caption names the models and the data, never 'mnist' as if it were the data
-    assert captions[-1].startswith("adaptive evaluation, Khan et al.'s MLPs (data: ")
+    assert captions[-1].startswith("Adaptive evaluation of Khan et al.'s MLPs on "
+                                   "generated-mnist-format(seed=0): profile smoke")
+    # make figures reads the same panels back from the CSV alone: the same file
+    from experiments import redraw
+
+    again = redraw.redraw_adaptive(trained / "adaptive" / "adaptive.csv",
+                                   trained / "again.png", title=redraw.MLP_TITLE,
+                                   profile="smoke", seed=0)
+    assert again[0].read_bytes() == written[1].read_bytes()
     with open(trained / "adaptive" / "adaptive.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     eps = ad.MNIST_FAMILY.eps
@@ -246,16 +256,24 @@ def test_an_interrupted_run_resumes_mid_task_to_the_same_numbers(trained, monkey
         calls.append(1)
         if len(calls) == stop_at:
             raise KeyboardInterrupt("stopped mid-task")
-        return real(*a, **k)
+        return real(*a, **k) if a else None
+
+    real_single = ad.single_pass
+
+    def counted_single(net):   # the stochastic MLPs are judged one draw per image
+        predict = real_single(net)
+        return lambda batch: counted() or predict(batch)
 
     monkeypatch.setattr(ad, "robust", counted)
+    monkeypatch.setattr(ad, "single_pass", counted_single)
     stop_at = None
     ad.run(ad.Args(**common, out=str(trained / "straight")))
     batches = len(calls)
     calls.clear()
-    # each model: 4 sanity measurements and 4 attacks x 5 lambdas, 3 batches each (72 calls):
-    # stop inside the attacks of the second model, a stochastic one (SDR-Decay)
-    stop_at = 72 + 12 + 5
+    # vanilla: 4 sanity measurements x 2 losses and 17 attack tasks (the paper's at 5 lambdas,
+    # PGD and APGD-CE/DLR at the 4 non-zero ones), 3 batches each (75 calls); SDR-Decay: the
+    # same sanity runs (24 calls), then its attacks: stop inside them
+    stop_at = 75 + 24 + 5
     with pytest.raises(KeyboardInterrupt):
         ad.run(ad.Args(**common, out=str(trained / "resumed")))
     assert list((trained / "resumed" / ".partial").glob("*.npz"))  # kept batch by batch
@@ -475,7 +493,8 @@ def test_longer_attacks_go_to_the_main_sap_models_at_their_lambdas_only():
     assert longer(("dense", "sap", 100), True) == sorted(
         [("pgd-bpda@20x4", 4), ("pgd-bpda@40x4", 4), ("pgd-bpda@10x8", 4),
          ("pgd-bpda@10x16", 4), ("pgd-bpda@40x16", 4), ("pgd-bpda-margin@40x16", 4)])
-    assert longer(("adv", "sap", 100), True) == []
+    assert longer(("adv", "sap", 100), True) == [("pgd-bpda-margin@20x8", 4),
+                                                 ("pgd-bpda@20x8", 4)]
     assert longer(("dense", "sap", 20), True) == []           # not a main model
     assert longer(("dense", "none", None), False, False) == []
     assert longer(("vanilla", "none", None), False, mnist=True) == []

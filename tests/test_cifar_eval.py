@@ -214,8 +214,8 @@ def test_figures_leave_out_rows_of_replaced_models(models_dir, tmp_path, monkeyp
     with open(tmp_path / "mc.csv", "a", newline="") as handle:
         csv.DictWriter(handle, fieldnames=list(rows[0])).writerows(stale)
     seen = []
-    monkeypatch.setitem(image_figures.FIGURES, "mc", lambda df, caption, out: seen.append(df)
-                        or [])
+    monkeypatch.setitem(image_figures.FIGURES, "mc",
+                        lambda df, caption, out, **kw: seen.append(df) or [])
     ce.run(args)
     assert len(seen[0]) == len(rows) and "0.99" not in set(seen[0]["accuracy"].astype(str))
 
@@ -398,7 +398,7 @@ def test_fig6_title_names_the_grid_that_ran(tmp_path, monkeypatch):
 
     titles = []
     monkeypatch.setattr(image_figures, "_curves",
-                        lambda ax, df, label=None, title="": titles.append(title))
+                        lambda ax, df, label=None, title="", **kw: titles.append(title))
     monkeypatch.setattr(image_figures, "_save", lambda fig, path, caption: path)
     df = pd.DataFrame({"mc_samples": [1, 10, 100, 1], "eps": [0, 0, 0, 1]})
     image_figures.fig_mc(df, "caption", tmp_path)
@@ -480,7 +480,7 @@ def test_fig5_chooses_on_the_selection_images_then_attacks_the_choice(models_dir
                             grid[:2] if name in ("rnw", "dwp") else grid[:1])   # baseline
     seen, asked = [], []
     monkeypatch.setitem(image_figures.FIGURES, "baselines",
-                        lambda df, caption, out: seen.append((df, caption)) or [])
+                        lambda df, caption, out, **kw: seen.append((df, caption)) or [])
     # the second stage attacks whatever the rule picks: here, forced, each grid's first
     assert ce.best_param is selection.best_param is claims.best_param   # one rule for both
 
@@ -528,3 +528,23 @@ def test_selection_images_beyond_the_test_set_are_a_one_line_error(models_dir, t
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1] == ("error: Fig. 5 chooses its parameters on test images "
                                      "190-221, but there are 200: lower --n-test to 168 or less")
+
+
+def test_make_figures_redraws_the_drivers_figures_byte_for_byte(models_dir, tmp_path,
+                                                                  monkeypatch):
+    """``make figures`` (experiments.redraw) reads back the curves the driver drew, from the
+    CSVs alone: after a run, redrawing changes no file (and attacks nothing)."""
+    from experiments import redraw
+
+    for experiment in ("mc", "adv"):
+        ce.run(eval_args(models_dir, tmp_path / "run", experiment=experiment))
+    monkeypatch.setattr(ce, "evaluate_task", lambda *a, **k: pytest.fail("attacked"))
+    written = redraw.redraw(redraw.Args(dataset="cifar10", profile="smoke",
+                                        results_dir=str(tmp_path / "run"),
+                                        mlp_dir=str(tmp_path / "no-mlps"),
+                                        out=str(tmp_path / "again")))
+    assert sorted(p.name for p in written) == ["fig3_adv.png", "fig4_calibration.png",
+                                               "fig6_mc.png"]
+    for path in written:
+        assert path.read_bytes() == (tmp_path / "run" / "figures" / path.name).read_bytes(), \
+            path.name

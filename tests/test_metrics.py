@@ -116,3 +116,30 @@ def test_ece_standard_error_is_the_binomial_error_of_the_bins():
     se = metrics.ece_standard_error(bins)
     # the ECE of calibrated predictions is of the order of its standard error
     assert 0 < se < 0.02 and metrics.expected_calibration_error(p, y) < 4 * se
+
+
+def test_bootstrap_relative_change_resamples_the_games_in_pairs():
+    """Game i of both agents shares its seeds, so the games are resampled together: an agent
+    that scores 1.2 times the other in every game changes by exactly +20% in every resample
+    (resampling each agent on its own would give a wide interval around it)."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(50, 500, 30)        # games of very different length and score
+    change, lo, hi = metrics.bootstrap_relative_change(1.2 * base, base)
+    assert change == pytest.approx(20) and lo == pytest.approx(20) and hi == pytest.approx(20)
+    noisy = metrics.bootstrap_relative_change(base + rng.normal(0, 50, 30), base, seed=1)
+    assert noisy[1] < noisy[0] < noisy[2]
+
+
+def test_bootstrap_interval_is_the_same_on_every_call_and_covers_the_mean():
+    rng = np.random.default_rng(4)
+    cover = 0
+    for _ in range(200):
+        x = rng.normal(10, 3, 40)
+        value, lo, hi = metrics.bootstrap_interval(lambda a: a.mean(axis=-1), x, resamples=2000)
+        assert (value, lo, hi) == metrics.bootstrap_interval(lambda a: a.mean(axis=-1), x,
+                                                             resamples=2000)
+        cover += lo <= 10 <= hi
+    assert 0.88 <= cover / 200 <= 0.99   # percentile intervals run a little short at n = 40
+    assert np.isnan(metrics.bootstrap_relative_change([1.0, 2.0], [0.0, 0.0])[0])
+    with pytest.raises(ValueError):
+        metrics.bootstrap_interval(lambda a: a.mean(axis=-1), [1.0])
