@@ -99,6 +99,11 @@ cifar-mc: $(NEEDS_DENSE) ## Fig. 6: the adversary's MC samples
 cifar-all: cifar-sap cifar-iterative cifar-dropout cifar-adv cifar-baselines cifar-mc ## every figure
 report: ## results/REPORT.md (PROFILE=smoke: results/smoke/REPORT.md)
 	$(PY) -m experiments.report --profile $(PROFILE) --dataset $(DATASET)
+BEFORE ?=
+.PHONY: before-after
+before-after: ## the front page's numbers and changed verdicts: BEFORE=<commit> vs the committed CSVs
+	$(PY) -m experiments.before_after --dataset $(DATASET) --profile $(PROFILE) --seed $(SEED) \
+		--before "$(BEFORE)" $(call opt,--doc,$(DOC))
 
 ## Figures from the CSVs alone, no attack run (docs/image-experiments.md#figures)
 .PHONY: figures
