@@ -18,6 +18,14 @@ def results_dir(profile: str, *parts: str) -> Path:
 
 
 def rel(path: str | os.PathLike) -> str:
-    """``path`` relative to the repository when inside it (for messages and rows)."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    """``path`` relative to the repository when inside it (for messages and rows).
+
+    The path as given (made absolute, symlinks kept) is tried first: a results folder linked
+    into the checkout from elsewhere (a clean worktree that runs a long job and writes into the
+    main checkout's ``results/``) still gives ``results/...``, the id rows are keyed by, not
+    the link's target."""
+    path = Path(path)
+    for candidate in (Path(os.path.abspath(path)), path.resolve()):
+        if candidate.is_relative_to(ROOT):
+            return str(candidate.relative_to(ROOT))
+    return str(path.resolve())

@@ -223,3 +223,17 @@ def test_a_long_caption_stays_inside_a_narrow_figure(tmp_path):
     box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
     assert "\n" in fig._suptitle.get_text() and fig._suptitle.get_text().split() == caption.split()
     assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+
+
+def test_rel_keeps_a_symlinked_results_folder_inside_the_repository(tmp_path, monkeypatch):
+    """A worktree whose results/ links to another checkout's: rows still name results/...,
+    not the link's target, so both checkouts key their rows alike."""
+    from runkit import paths
+
+    repo, elsewhere = tmp_path / "repo", tmp_path / "main" / "results"
+    (elsewhere / "ds").mkdir(parents=True)
+    repo.mkdir()
+    (repo / "results").symlink_to(elsewhere)
+    monkeypatch.setattr(paths, "ROOT", repo)
+    assert paths.rel(repo / "results" / "ds" / "run") == "results/ds/run"
+    assert paths.rel(tmp_path / "outside") == str((tmp_path / "outside").resolve())
