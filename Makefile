@@ -131,21 +131,29 @@ mnist-adaptive: mnist-sdr ## Khan et al.'s MLPs (DATASET=fashion-mnist: theirs o
 	$(PY) -m experiments.adaptive --family mnist --profile $(PROFILE) --seed $(SEED) $(DATA_FLAG) \
 		$(if $(filter fashion-mnist,$(DATASET)),--dataset fashion-mnist)
 
-## Atari (docs/atari.md): DDQN agent, then Table 1; GAME=<ALE name>; outputs in results[/smoke]/atari/
+## Atari (docs/atari.md): DDQN agent, then Table 1; GAME=<ALE name>; PROFILE=cpu: the agent sized for this CPU; HOURS= MC= CHECK=
 GAME ?=
+HOURS ?=
+MC ?=
+CHECK ?=
 ATARI_ARGS = --game "$(GAME)" --profile $(PROFILE) --seed $(SEED)
+TRAIN_ARGS = $(ATARI_ARGS) $(call opt,--hours,$(HOURS))
+EVAL_ARGS = $(ATARI_ARGS) $(call opt,--mc,$(MC)) $(call opt,--check,$(CHECK))
 NEEDS_GAME = @test -n "$(GAME)" || { echo "error: name a game: make $@ GAME=Bowling (any ALE game)"; exit 2; }
-.PHONY: atari atari-train atari-eval atari-table atari-figures
+.PHONY: atari atari-train atari-bg atari-eval atari-table atari-figures
 atari: atari-train ## train (or resume), evaluate dense vs SAP-100 under FGSM, update the table
-	$(PY) -m rl.evaluate $(ATARI_ARGS)
+	$(PY) -m rl.evaluate $(EVAL_ARGS)
 	$(PY) -m rl.table --profile $(PROFILE)
-atari-train: ## train (or resume) the DDQN agent
+atari-train: ## train (or resume) the DDQN agent; kill or Ctrl-C stops it with a checkpoint, HOURS= after that long
 	$(NEEDS_GAME)
-	$(PY) -m rl.ddqn $(ATARI_ARGS)
-atari-eval: ## Table 1 evaluation of a trained agent
+	$(PY) -m rl.ddqn $(TRAIN_ARGS)
+atari-bg: ## the same, detached: prints the pid, logs to the run folder's train.log
 	$(NEEDS_GAME)
-	$(PY) -m rl.evaluate $(ATARI_ARGS)
-atari-table: ## every game with results next to the paper's Table 1
+	$(PY) -m rl.ddqn $(TRAIN_ARGS) --background
+atari-eval: ## Table 1 of a trained agent (MC= SAP's passes; all games recorded: replays dense at lambda 0)
+	$(NEEDS_GAME)
+	$(PY) -m rl.evaluate $(EVAL_ARGS)
+atari-table: ## every game with results next to the paper's Table 1 (and the README's Atari block)
 	$(PY) -m rl.table --profile $(PROFILE)
 atari-figures: ## redraw every game's <Game>.png from its CSVs (no game played)
 	$(PY) -m rl.figure --profile $(PROFILE)

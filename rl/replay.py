@@ -16,6 +16,8 @@ A slot is never sampled when its stack or its successor would cross into other d
 """
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 
 from sap_mx.io import atomic_write
@@ -117,10 +119,52 @@ class Replay:
 
     @classmethod
     def load(cls, path) -> "Replay":
-        with np.load(path) as z:
-            capacity, cursor, size = (int(v) for v in z["meta"])
-            replay = cls(capacity, z["frames"].shape[1:])
-            for name in ("frames", "actions", "rewards", "done", "first"):
-                getattr(replay, name)[:size] = z[name]
+        """The buffer ``save`` wrote. Each array is read straight into the new buffer in blocks,
+        so loading a 7 GB replay needs 7 GB of memory, not twice that."""
+        with zipfile.ZipFile(path) as z:
+            capacity, cursor, size = (int(v) for v in _read_npy(z, "meta"))
+            frame_shape = _npy_header(z, "frames")[0][1:]
+            replay = cls(capacity, frame_shape)
+            for name in FIELDS:
+                _read_npy(z, name, into=getattr(replay, name)[:size])
         replay.cursor, replay.size = cursor, size
         return replay
+
+
+FIELDS = ("frames", "actions", "rewards", "done", "first")  # the arrays ``save`` writes
+READ_BLOCK = 1 << 26  # bytes per read when loading
+
+
+def _npy_header(z: zipfile.ZipFile, name: str) -> tuple[tuple, np.dtype, int]:
+    """(shape, dtype, data offset) of ``<name>.npy`` inside the open ``.npz``."""
+    with z.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"{name}.npy: unsupported .npy version {version}")
+        if fortran:
+            raise ValueError(f"{name}.npy: Fortran order is not what Replay.save writes")
+        return shape, dtype, f.tell()
+
+
+def _read_npy(z: zipfile.ZipFile, name: str, into: np.ndarray | None = None) -> np.ndarray:
+    """``<name>.npy`` of the open ``.npz``, read into ``into`` (same shape and dtype; C order)
+    in blocks of ``READ_BLOCK`` bytes, or into a new array."""
+    shape, dtype, offset = _npy_header(z, name)
+    if into is None:
+        into = np.empty(shape, dtype)
+    if tuple(shape) != into.shape or np.dtype(dtype) != into.dtype:
+        raise ValueError(f"{name}.npy holds {dtype} {shape}, expected {into.dtype} {into.shape}")
+    view = memoryview(into.reshape(-1).view(np.uint8))
+    with z.open(f"{name}.npy") as f:
+        f.read(offset)
+        done = 0
+        while done < len(view):
+            got = f.readinto(view[done:done + READ_BLOCK])
+            if not got:
+                raise ValueError(f"{name}.npy is truncated")
+            done += got
+    return into

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sap_mx
-from rl.qnet import nature_qnet
+from rl.qnet import layer_params, nature_qnet, q_graph, space_to_depth
 from rl_helpers import params as _params
 from sap_mx.blocks import is_relu, walk
 from sap_mx.defenses.registry import DefendedActivation
@@ -39,3 +39,34 @@ def test_qnet_has_four_relus_that_sap_defends():
     # same seed, same weights
     a, b = _params(nature_qnet(4, seed=7)), _params(nature_qnet(4, seed=7))
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_q_graph_is_the_network_in_both_layouts():
+    """``q_graph`` with ``layer_params`` computes NatureQNet's Q-values, also on the
+    space-to-depth layout (the first convolution as 2x2/1 on 64 channels); gradients reach the
+    (32, 4, 8, 8) weight the same way."""
+    q = nature_qnet(5, seed=2)
+    p = layer_params(q)
+    assert p["conv1_weight"] is q[1].weight and p["fc2_bias"] is q[-1].bias and len(p) == 10
+    x = np.random.default_rng(0).integers(0, 256, (3, 4, 84, 84)).astype(np.uint8)
+    s2d = space_to_depth(x)
+    assert s2d.shape == (3, 64, 21, 21) and s2d.dtype == np.uint8
+    # channel c*16 + 4i + j of block (h, w) is pixel (4h + i, 4w + j) of channel c
+    assert s2d[1, 2 * 16 + 3 * 4 + 1, 5, 7] == x[1, 2, 4 * 5 + 3, 4 * 7 + 1]
+    want = q(mx.nd.array(x)).asnumpy()
+    data = {k: v.data() for k, v in p.items()}
+    for inputs, flag in ((x, False), (s2d, True)):
+        got = q_graph(mx.nd, mx.nd.array(inputs), data, 5, space_to_depth=flag).asnumpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    grads = []
+    for inputs, flag in ((x, False), (s2d, True)):
+        w = p["conv1_weight"].data().copy()
+        w.attach_grad()
+        with mx.autograd.record():
+            out = q_graph(mx.nd, mx.nd.array(inputs), {**data, "conv1_weight": w}, 5,
+                          space_to_depth=flag)
+        out.backward(mx.nd.ones_like(out))
+        grads.append(w.grad.asnumpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6 * np.abs(grads[0]).max())
+    with pytest.raises(ValueError, match="divisible by 4"):
+        space_to_depth(np.zeros((1, 4, 82, 84), np.uint8))

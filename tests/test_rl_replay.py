@@ -137,3 +137,31 @@ def test_replay_save_load_round_trip(tmp_path, adds):
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert not list(tmp_path.glob(".*tmp"))  # the atomic write left no temp file
+
+
+def test_replay_load_reads_into_the_buffer_in_blocks(tmp_path, monkeypatch):
+    """Loading streams each array into the new buffer (a 7 GB replay needs 7 GB, not 14): any
+    block size gives the same buffer; an array of another type is refused."""
+    import zipfile
+
+    from rl import replay as module
+
+    rng = np.random.default_rng(4)
+    replay = Replay(20, frame_shape=(5, 3))
+    for k in range(27):
+        replay.add(rng.integers(0, 256, (5, 3)), k % 4, float(k % 3 - 1), k % 7 == 0, k % 5 == 0)
+    replay.save(tmp_path / "replay.npz")
+    monkeypatch.setattr(module, "READ_BLOCK", 7)      # not a divisor of any array's size
+    loaded = Replay.load(tmp_path / "replay.npz")
+    for name in module.FIELDS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(replay, name), err_msg=name)
+    assert (loaded.cursor, loaded.size, loaded.capacity) == (7, 20, 20)
+    with open(tmp_path / "actions.npy", "wb") as handle:
+        np.save(handle, replay.actions.astype(np.int64))
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w") as out, \
+            zipfile.ZipFile(tmp_path / "replay.npz") as z:
+        for item in z.namelist():
+            out.writestr(item, (tmp_path / "actions.npy").read_bytes() if item == "actions.npy"
+                         else z.read(item))
+    with pytest.raises(ValueError, match="actions.npy holds int64"):
+        Replay.load(tmp_path / "bad.npz")
