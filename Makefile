@@ -11,7 +11,7 @@ DATA_DIR ?=
 opt = $(if $(2),$(1) $(2))
 DATA_FLAG = $(call opt,--data-dir,$(DATA_DIR))
 
-.PHONY: help install install-gpu test bench ops clean
+.PHONY: help install install-gpu test lint bench ops clean
 
 help: ## this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-20s %s\n", $$1, $$2} \
@@ -38,6 +38,9 @@ ops: ## rebuild the native SAP operator
 
 test: ## the test suite (CPU, < 10 min on 2 cores)
 	$(PY) -m pytest -q tests
+
+lint: ## ruff (settings in pyproject.toml); .ci/run runs it
+	$(VENV)/bin/ruff check .
 
 bench: ## performance targets and costs -> results/bench/*.csv
 	$(PY) benchmarks/bench_core.py

@@ -45,6 +45,6 @@ setup(
     extras_require={
         "gpu": ["mxnet-cu112==1.9.1", *CUDA11_RUNTIME],
         "atari": ["gymnasium[atari]==1.4.0", "ale-py==0.12.1"],
-        "dev": ["pytest==9.2.0"],
+        "dev": ["pytest==9.2.0", "ruff==0.17.6"],
     },
 )

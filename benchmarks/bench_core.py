@@ -73,7 +73,9 @@ def forward_ratio(dense, sap, x, reps: int):
 
 
 def fgsm_ratio(dense, sap, x, y, mc: int, reps: int):
-    grad = lambda: input_gradient(dense, x, y, mc_samples=1)  # noqa: E731
+    def grad():
+        return input_gradient(dense, x, y, mc_samples=1)
+
     for _ in range(3):
         grad().wait_to_read()
     fgsm(sap, x, y, 2.0, mc_samples=min(mc, 8)).wait_to_read()  # warm the SAP graphs

@@ -80,13 +80,13 @@ def main(argv=None) -> int:
                               deepfool_steps=PAPER["deepfool_steps"],
                               localsearch_rounds=PAPER["localsearch_rounds"])
         per_image = (time.perf_counter() - start) / n_images
+        paper_images = PAPER["n_attack"] if protocol == "paper" else PAPER["n_attack_eot"]
         rows.append({"what": f"attack {name} [{protocol}]",
                      "seconds_measured_unit": round(per_image, 3),
                      "unit": "one test image, all attacks (clean, FGSM search, fixed-eps FGSM, "
                              "DeepFool, LocalSearch)",
-                     "paper_profile_h_extrapolated": round(per_image * (
-                         PAPER["n_attack"] if protocol == "paper" else PAPER["n_attack_eot"]) / 3600, 2),
-                     "detail": f"{PAPER['n_attack'] if protocol == 'paper' else PAPER['n_attack_eot']} "
+                     "paper_profile_h_extrapolated": round(per_image * paper_images / 3600, 2),
+                     "detail": f"{paper_images} "
                                f"images; measured on {n_images} (an untrained-"
                                "for-long model: robust images cost more, so a lower bound)"})
     for r in rows:

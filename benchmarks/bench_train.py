@@ -1,11 +1,12 @@
 """Training throughput of the CIFAR-10 recipes on this machine, and what a paper run would take.
 
 For each recipe (dense, dropout-trained at rate 0.3, ADV) this times full training steps of the
-driver (``sap_mx.training.train_step``, as ``experiments.image_train`` runs it: augmentation, forward, backward, SGD update; ADV
-also makes its 20% FGSM examples) at the paper's batch of 512 on random CIFAR-shaped images, and
-the per-epoch test-set evaluation (10,000 images). From the medians it **extrapolates** the time of
-one paper epoch (50,000 images: 97 steps plus evaluation) and of a whole paper-profile run. These
-are extrapolations from a few steps, not timed runs; the CSV says so in every row.
+driver (``sap_mx.training.train_step``, as ``experiments.image_train`` runs it: augmentation,
+forward, backward, SGD update; ADV also makes its 20% FGSM examples) at the paper's batch of
+512 on random CIFAR-shaped images, and the per-epoch test-set evaluation (10,000 images). From
+the medians it **extrapolates** the time of one paper epoch (50,000 images: 97 steps plus
+evaluation) and of a whole paper-profile run. These are extrapolations from a few steps, not
+timed runs; the CSV says so in every row.
 
 Run: ``python benchmarks/bench_train.py [--quick] [--out results/bench/train.csv]``
 (``make bench`` runs it after ``bench_core.py``).
@@ -115,7 +116,8 @@ def main(argv=None) -> int:
     steps, warmup = (3, 1) if args.quick else (8, 2)
     rows = measure(steps, warmup)
     for row in rows:
-        print(f"{row['recipe']:8s} {row['images_per_s']:7.1f} img/s  step {row['step_ms']:7.1f} ms  "
+        print(f"{row['recipe']:8s} {row['images_per_s']:7.1f} img/s  "
+              f"step {row['step_ms']:7.1f} ms  "
               f"epoch ~{row['epoch_s_extrapolated'] / 60:5.1f} min  paper run "
               f"({row['paper_epochs']} epochs) ~{row['paper_run_h_extrapolated']:.1f} h "
               "(extrapolated)", flush=True)

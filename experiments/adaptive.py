@@ -46,8 +46,9 @@ model, and in the report), each measured on the worst case of the model's sanity
 Rows written under an older rule (check 2 once looked only for a rise) are judged again on
 the measurements their ``sanity`` text records, each time the driver opens the file.
 
-Rows: ``results/<family>/adaptive.csv`` (images: the dataset's results folder, ``cifar``) (smoke: ``results/smoke/...``), the columns of the other
-experiments plus ``steps``, ``eot_samples``, ``loss``, ``sanity_ok``; keyed and resumable.
+Rows: ``results/<family>/adaptive.csv`` (images: the dataset's results folder, ``cifar``;
+smoke: ``results/smoke/...``), the columns of the other experiments plus ``steps``,
+``eot_samples``, ``loss``, ``sanity_ok``; keyed and resumable.
 Figure: ``figures/adaptive_<family>.png``, one panel per model.
 
 Usage: ``python -m experiments.adaptive --family image --dataset cifar10 --profile smoke``;

@@ -751,7 +751,9 @@ def check_mc(rows: Rows, claim: str) -> Verdict | None:
                   and r["defense"] == "sap" and r["attack_model"] == "self"})
     if not mcs:
         return None
-    sap = lambda m: _get(rows, Spec("mc", defense="sap", param=100, mc=m))  # noqa: E731
+    def sap(m):
+        return _get(rows, Spec("mc", defense="sap", param=100, mc=m))
+
     if claim == "mc_dense_adversary":
         via_dense = _get(rows, Spec("mc", defense="sap", param=100, attack_model="dense"))
         return compare(via_dense, sap(mcs[-1]), ATTACKED, "lower",

@@ -247,7 +247,8 @@ def _count(n: int, one: str, many: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # the cost of each part: the estimate of ``make bench`` beside the time it really took here
 # ---------------------------------------------------------------------------------------------
-BENCH = {"fashion-mnist": ROOT / "results" / "bench" / "fashion.csv"}   # benchmarks/bench_fashion.py
+# the cost estimates of benchmarks/bench_fashion.py
+BENCH = {"fashion-mnist": ROOT / "results" / "bench" / "fashion.csv"}
 # step of ``make fashion-track`` -> the parts of the bench's estimate that are that step
 STEP_PARTS = {"train-dense": ("train dense-",), "fig1-sap": ("eval sap",),
               "train-adv": ("train adv-",), "fig3-4-adv": ("eval adv",),

@@ -200,7 +200,8 @@ class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
     experiment: str = arg("sap", "sap | iterative | dropout | adv | baselines | mc | all")
-    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10 | fashion-mnist")
+    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10 | "
+                                  "fashion-mnist")
     profile: str = arg("paper", "smoke (generated data) | quick (1,000 test images, fewer MC "
                                  "samples) | paper (10,000 images, 100 MC samples)")
     seed: int = arg(0, "seed of the evaluation and of the trained models it reads")
@@ -295,7 +296,8 @@ def evaluate_task(task: Task, models: TrainedModels, x: np.ndarray, y: np.ndarra
     it in their ``correct`` column, for paired comparisons on the same images), and the
     probabilities, for calibration. FGSM's gradient does not depend on lambda, so one gradient
     per batch serves the whole sweep. With ``partial``, the results so far are saved after
-    every batch and a rerun continues from them (each batch is seeded on its own, so the numbers are those of an uninterrupted run)."""
+    every batch and a rerun continues from them (each batch is seeded on its own, so the
+    numbers are those of an uninterrupted run)."""
     evaluated = models.defend(task.model, task.defense, task.param)
     adversary = evaluated if task.attack_model == "self" else models.base(task.attack_model)
     predict_mc = s.predict_mc if task.stochastic else 1

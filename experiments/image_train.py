@@ -26,7 +26,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from runkit import RunFolder, UsageError, manifest, arg, cli_main, parse_dataclass_args, progress_bar, seed_all
+from runkit import (RunFolder, UsageError, arg, cli_main, manifest, parse_dataclass_args,
+                    progress_bar, seed_all)
 from runkit.figures import pyplot, save_figure
 from sap_mx.data import augment
 from sap_mx.evaluate import accuracy
@@ -53,7 +54,8 @@ class Args:
     """Command-line arguments; every field is a ``--flag``."""
 
     recipe: str = arg("dense", "dense | dropout | adv (sap_mx/recipes.py)")
-    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10 | fashion-mnist")
+    dataset: str = arg("cifar10", "image dataset (experiments/datasets.py): cifar10 | "
+                                  "fashion-mnist")
     profile: str = arg("paper", "paper (the recipe) | quick (real data, 1/10 of the epochs) | "
                                  "smoke (generated data, seconds)")
     seed: int = arg(0, "seeds python, numpy and mxnet; part of the run name")
@@ -168,14 +170,16 @@ def train(args: Args) -> dict:
     """Run (or resume) one training run; returns the final record."""
     dataset, recipe, profile = check_args(args)
     crop = args.crop or dataset.size
-    ctxs = contexts(args.gpus) if args.gpus else [mx.cpu(i) for i in range(max(1, args.cpu_devices))]
+    ctxs = (contexts(args.gpus) if args.gpus
+            else [mx.cpu(i) for i in range(max(1, args.cpu_devices))])
     kv = mx.kv.create("dist_sync") if args.kvstore == "dist_sync" else None
     rank, workers = (kv.rank, kv.num_workers) if kv else (0, 1)
     epochs = args.epochs or max(profile.min_epochs, round(recipe.epochs * profile.epoch_scale))
     batch = profile.batch_size or recipe.batch_size
     lr_scale = batch / recipe.batch_size  # linear scaling for a profile's smaller batch (smoke)
     if batch % (workers * len(ctxs)):
-        raise UsageError(f"batch {batch} does not split over {workers} workers x {len(ctxs)} devices")
+        raise UsageError(f"batch {batch} does not split over {workers} workers x {len(ctxs)} "
+                         "devices")
     name = run_name(args)
     run_dir = Path(args.out) if args.out else dataset.models_dir(args.profile) / name
     config = {"args": dataclasses.asdict(args), "recipe": dataclasses.asdict(recipe),
@@ -253,7 +257,8 @@ def train(args: Args) -> dict:
                 copy_weights(net, snapshot)  # the model as it was after the previous epoch
             order = rng.permutation(len(x_train))[rank::workers]
             t0, seen, loss_sum, correct, n_adv = time.time(), 0, 0.0, 0, 0
-            bar = progress_bar(args.progress and rank == 0, steps, f"{name} epoch {epoch + 1}/{epochs}")
+            bar = progress_bar(args.progress and rank == 0, steps,
+                               f"{name} epoch {epoch + 1}/{epochs}")
             for step in range(steps):
                 idx = order[step * per_worker:(step + 1) * per_worker]
                 xb = augment(x_train[idx], rng, crop=crop)

@@ -48,7 +48,7 @@ from sap_mx.results import git_sha
 from .envs import make_env, resolve_game
 from .learner import (DEFAULT_LEARNER, GAMMA, LEARNERS, LR, Learner, ddqn_targets,  # noqa: F401
                       deepmind_rmsprop, make_learner)
-from .profiles import ATARI, PROFILES, AtariProfile  # noqa: F401
+from .profiles import ATARI, PROFILES, AtariProfile
 from .replay import Replay
 
 __all__ = ["Args", "AtariProfile", "PROFILES", "Learner", "ddqn_targets", "epsilon_at", "train",
@@ -88,7 +88,8 @@ LOG_EVERY_S = 300.0     # seconds between progress lines when stderr is not a te
 def run_dir_for(args: Args, profile: AtariProfile) -> Path:
     if args.out:
         return Path(args.out)
-    return profile.results_dir() / "runs" / f"{resolve_game(args.game)}-{profile.name}-seed{args.seed}"
+    name = f"{resolve_game(args.game)}-{profile.name}-seed{args.seed}"
+    return profile.results_dir() / "runs" / name
 
 
 def epsilon_at(step: int, decay: int) -> float:

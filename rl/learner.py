@@ -88,7 +88,9 @@ class Learner:
 
     def update(self, states, actions, rewards, next_states, done) -> float:
         """One RMSProp step on the summed Huber loss of a replay batch; returns the mean loss."""
-        f = lambda a: mx.nd.array(a, ctx=self.ctx, dtype="float32")  # noqa: E731
+        def f(a):
+            return mx.nd.array(a, ctx=self.ctx, dtype="float32")
+
         s, s2 = f(states), f(next_states)
         y = ddqn_targets(self.online(s2), self.target(s2), f(rewards), f(done))
         with autograd.record():

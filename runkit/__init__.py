@@ -13,7 +13,7 @@ Nothing here knows about a dataset, a model or a paper; the drivers in ``experim
                 configuration, unreadable checkpoints, final files
 ``manifest``    ``SHA256SUMS`` of committed weights: written when a run finishes, checked on load
 ``figures``     ``save_figure``: atomic PNGs; ``interval_curve``: a measured curve with its interval
-``styles``      ``Styles``: a label -> look registry the drivers fill (one look per label, everywhere)
+``styles``      ``Styles``: a label -> look registry the drivers fill (one look per label)
 ==============  ==================================================================================
 """
 from sap_mx.errors import UserError

@@ -28,9 +28,9 @@ if "mxnet" not in _sys.modules:
 
         _preload()
 
-from . import attacks, defenses, models, ops  # noqa: E402
-from .defenses import DEFENSES, SAP, defend  # noqa: E402
-from .predict import predict_proba  # noqa: E402
+from . import attacks, defenses, models, ops
+from .defenses import DEFENSES, SAP, defend
+from .predict import predict_proba
 
 __version__ = "0.1.0"
 __all__ = ["SAP", "defend", "DEFENSES", "predict_proba", "attacks", "defenses", "models", "ops"]

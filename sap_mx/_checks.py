@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["number", "positive", "draw_fraction", "non_negative", "fraction_open_closed", "fraction_closed_open",
+__all__ = ["number", "positive", "draw_fraction", "non_negative", "fraction_open_closed",
+           "fraction_closed_open",
            "count_at_least_one", "clip_range"]
 
 

@@ -37,9 +37,11 @@ def parse_gpus(gpus) -> list[int]:
         try:
             value = int(str(item).strip())
         except ValueError:
-            raise HardwareError(f"--gpus must be comma-separated GPU indices like 0,1; got {gpus!r}") from None
+            raise HardwareError("--gpus must be comma-separated GPU indices like 0,1; "
+                                f"got {gpus!r}") from None
         if value < 0:
-            raise HardwareError(f"--gpus must be comma-separated GPU indices like 0,1; got {gpus!r}")
+            raise HardwareError("--gpus must be comma-separated GPU indices like 0,1; "
+                                f"got {gpus!r}")
         ids.append(value)
     return ids
 
@@ -83,8 +85,8 @@ def contexts(gpus=None, *, capability=compute_capability) -> list:
     if not ids:
         return [mx.cpu()]
     if not mx.runtime.Features().is_enabled("CUDA"):
-        raise HardwareError("this mxnet build has no CUDA: install the gpu extra (make install-gpu) "
-                            "or run on the CPU (--gpus '')")
+        raise HardwareError("this mxnet build has no CUDA: install the gpu extra (make "
+                            "install-gpu) or run on the CPU (--gpus '')")
     available = mx.context.num_gpus()
     for i in ids:
         if i >= available:

@@ -81,8 +81,9 @@ def ece_standard_error(bins) -> float:
     """An approximate standard error of the ECE of ``calibration_bins`` rows: each bin's
     accuracy as a binomial proportion with its confidence held fixed,
     sqrt(sum_m (|B_m| / n)^2 acc_m (1 - acc_m) / |B_m|), each acc_m kept at least one image away
-    from 0 and 1 (a bin of all-correct predictions is not certain). It ignores the randomness of the bin
-    counts and of the absolute value near zero, so read it as a scale, not an exact interval."""
+    from 0 and 1 (a bin of all-correct predictions is not certain). It ignores the randomness of
+    the bin counts and of the absolute value near zero, so read it as a scale, not an exact
+    interval."""
     n = sum(int(b["count"]) for b in bins)
     if n == 0:
         raise ValueError("no examples in the bins")

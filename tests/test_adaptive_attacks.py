@@ -214,7 +214,7 @@ class ScriptedOracle:
 def _run_scripted(monkeypatch, grads, losses, n_iter=100, **kw):
     import sys
 
-    pgd_module = sys.modules["sap_mx.attacks.pgd"]  # the module (sap_mx.attacks.pgd is the function)
+    pgd_module = sys.modules["sap_mx.attacks.pgd"]  # the module (.pgd is also the function)
     oracle = ScriptedOracle(grads, losses)
     monkeypatch.setattr(pgd_module, "input_gradient", oracle)
     x0 = np.full((1, 4), 100.0, np.float32)

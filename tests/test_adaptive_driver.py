@@ -197,7 +197,8 @@ def test_the_driver_rewrites_verdicts_of_an_older_rule(tmp_path):
                 "sanity": "unbounded 0.0%, steps/EOT ladder 2.3/2.2/1.8"}])
     before = (tmp_path / "adaptive.csv").read_text()
     ad.rejudge_rows(KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS))
-    rows = {r["model"]: r for r in KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS).rows.values()}
+    store = KeyedRows(tmp_path / "adaptive.csv", ad.KEY_FIELDS)
+    rows = {r["model"]: r for r in store.rows.values()}
     assert rows["sap"]["sanity_ok"] == "False" and "not converged" in rows["sap"]["sanity"]
     assert rows["dense"]["sanity_ok"] == "True"
     assert "17.9/11.0/11.7" in before and before != (tmp_path / "adaptive.csv").read_text()

@@ -40,7 +40,8 @@ def test_binary_records_are_read_as_the_format_says(tmp_path):
 def test_both_layouts_give_the_same_arrays(tmp_path):
     write_cifar10(tmp_path / "a", n_train=100, n_test=20, fmt="bin", seed=1)
     write_cifar10(tmp_path / "b", n_train=100, n_test=20, fmt="py", seed=1)
-    a, b = load_cifar10(tmp_path / "a", download=False), load_cifar10(tmp_path / "b", download=False)
+    a = load_cifar10(tmp_path / "a", download=False)
+    b = load_cifar10(tmp_path / "b", download=False)
     for (xa, ya), (xb, yb) in zip(a, b, strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
@@ -120,7 +121,8 @@ def test_missing_data_says_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(DataNotFound) as err:
         load_cifar10(tmp_path / "nowhere", download=False)
     msg = str(err.value)
-    assert str(tmp_path / "nowhere") in msg and str(tmp_path / "home" / "datasets" / "cifar10") in msg
+    assert str(tmp_path / "nowhere") in msg
+    assert str(tmp_path / "home" / "datasets" / "cifar10") in msg
     assert "cifar-10-binary.tar.gz" in msg and "\n" not in msg
 
 

@@ -1,6 +1,6 @@
-"""The image experiment driver (CIFAR-10): tasks and grids, the FGSM sweep, transfer attacks, resumable
-keyed rows, calibration output, figures and errors. Models are trained for one smoke epoch into
-a temp folder; evaluations use a handful of generated test images."""
+"""The image experiment driver (CIFAR-10): tasks and grids, the FGSM sweep, transfer attacks,
+resumable keyed rows, calibration output, figures and errors. Models are trained for one smoke
+epoch into a temp folder; evaluations use a handful of generated test images."""
 import csv
 import os
 import re
@@ -124,7 +124,8 @@ def test_transfer_attack_uses_the_adversary_models_gradients(models_dir, tmp_pat
     ce.evaluate_task(task, models, x, y, ce.SETTINGS["smoke"], eps, progress=False)
     if attack == "iterative":
         assert len(calls) == 1 + 2   # ceil(eps) steps per lambda, one batch
-    expected = models.defend(task.model, task.defense, task.param) if attack_model == "self" else models.base("dense")
+    expected = (models.defend(task.model, task.defense, task.param) if attack_model == "self"
+                else models.base("dense"))
     assert calls and all(net is expected for net, _ in calls)
     assert all(mc == task.mc_samples for _, mc in calls)
     assert models.defend(task.model, task.defense, task.param) is not models.base("dense")

@@ -7,7 +7,7 @@ import pytest
 from experiments import claims, report
 from runkit.rows import mask_hex
 
-from image_rows import COLUMNS, row as _row, write_rows as _write
+from image_rows import row as _row, write_rows as _write
 
 def _mask(rng, n, p):
     return rng.random(n) < p
@@ -116,7 +116,7 @@ def test_the_fashion_report_tests_claims_and_never_says_cifar_result(folder):
     assert "## The paper's claims on Fashion-MNIST" in text
     assert "none of our numbers is a CIFAR-10 result" in text
     assert "# CIFAR-10:" not in text
-    line = next(l for l in text.splitlines() if "we observe a 12.2%" in l and "λ = 1:" in l)
+    line = next(x for x in text.splitlines() if "we observe a 12.2%" in x and "λ = 1:" in x)
     assert line.endswith("| **holds in direction, larger in size** |")
     assert "the paper's figure (CIFAR-10), +12.2 pts, lies outside the interval" in line
     assert "not measured yet" in text

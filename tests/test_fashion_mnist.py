@@ -149,7 +149,8 @@ def test_cpu_profile_holds_what_the_real_data_track_needs():
     assert b.n_test >= 1000
     keys = {adaptive.model_key(*m): m for m in adaptive.IMAGE_MODELS}
     for main in ("dense", "dense+sap-100", "adv", "adv+sap-100"):
-        assert set((1, 2, 4, 8, 16)) <= set(adaptive.model_eps(b, keys[main], adaptive.IMAGE_FAMILY.eps))
+        grid = adaptive.model_eps(b, keys[main], adaptive.IMAGE_FAMILY.eps)
+        assert {1, 2, 4, 8, 16} <= set(grid)
     for key, m in keys.items():  # every other stochastic defense at (at least) one lambda > 0
         assert any(e > 0 for e in adaptive.model_eps(b, m, adaptive.IMAGE_FAMILY.eps)), key
 

@@ -132,7 +132,8 @@ def test_the_block_holds_paired_differences_and_the_papers_cifar10_numbers(folde
     (path / "figures" / "fig3_adv.png").write_bytes(b"png")
     linked = [x for x in headline.render(path, dataset="fashion-mnist", profile="cpu", **NO_COST)
               if x.startswith("![")]
-    assert linked == [f"![Fig. 3 on Fashion-MNIST]({(path / 'figures' / 'fig3_adv.png').resolve()})"]
+    figure = (path / "figures" / "fig3_adv.png").resolve()
+    assert linked == [f"![Fig. 3 on Fashion-MNIST]({figure})"]
 
 
 def test_a_model_whose_attacks_failed_their_sanity_check_is_named_under_the_table(folder):
@@ -203,7 +204,8 @@ def test_update_rewrites_only_the_block_and_check_reports_a_stale_one(folder, tm
     assert not headline.update_readme(path, dataset="fashion-mnist", profile="cpu",
                                       readme=readme, **NO_COST)
     text = readme.read_text()
-    assert text.startswith("# title\n\nbefore\n" + BEGIN + "\n") and text.endswith(END + "\nafter\n")
+    assert text.startswith("# title\n\nbefore\n" + BEGIN + "\n")
+    assert text.endswith(END + "\nafter\n")
     assert "old numbers" not in text and "| 1 |" in text
     assert headline.update_readme(path, dataset="fashion-mnist", profile="cpu", readme=readme,
                                   check=True, **NO_COST)

@@ -26,7 +26,8 @@ def test_bins_by_hand():
     bins = calibration_bins(PROBS, LABELS, n_bins=2)
     assert [(b["lo"], b["hi"], b["count"]) for b in bins] == [(0.0, 0.5, 2), (0.5, 1.0, 3)]
     assert bins[0]["confidence"] == pytest.approx(0.45) and bins[0]["accuracy"] == 0.5
-    assert bins[1]["confidence"] == pytest.approx(2.3 / 3) and bins[1]["accuracy"] == pytest.approx(2 / 3)
+    assert bins[1]["confidence"] == pytest.approx(2.3 / 3)
+    assert bins[1]["accuracy"] == pytest.approx(2 / 3)
 
 
 def test_ece_by_hand():
@@ -87,7 +88,8 @@ def test_paired_difference_of_correctness_masks():
     assert (r.only_a, r.only_b) == (int((a & ~b).sum()), int((~a & b).sum()))
     d = a.astype(float) - b.astype(float)
     assert r.se == pytest.approx(d.std(ddof=1) / np.sqrt(1000))
-    assert r.lo == pytest.approx(r.diff - 1.96 * r.se) and r.hi == pytest.approx(r.diff + 1.96 * r.se)
+    assert r.lo == pytest.approx(r.diff - 1.96 * r.se)
+    assert r.hi == pytest.approx(r.diff + 1.96 * r.se)
     # pairing: far smaller than the error of two independent accuracies
     independent = np.sqrt(a.mean() * (1 - a.mean()) / 1000 + b.mean() * (1 - b.mean()) / 1000)
     assert r.se < independent / 2

@@ -1,4 +1,5 @@
-"""FGSM (minimal eps), DeepFool, LocalSearch and the EOT wrapper on tiny models with known answers."""
+"""FGSM (minimal eps), DeepFool, LocalSearch and the EOT wrapper on tiny models with known
+answers."""
 import gc
 import importlib
 import weakref

@@ -39,7 +39,8 @@ def test_checkpoint_restores_the_exact_learner_state_and_resumes(tmp_path, capsy
     replay = Replay.load(files["replay.npz"])
     assert replay.size == replay.cursor == 600 and replay.capacity == 701
 
-    saved_online, saved_target = mx.nd.load(files["online.params"]), mx.nd.load(files["target.params"])
+    saved_online = mx.nd.load(files["online.params"])
+    saved_target = mx.nd.load(files["target.params"])
     # online has learnt since the last sync (step 500), so the two files differ
     assert any(not np.array_equal(saved_online[k].asnumpy(), saved_target[k].asnumpy())
                for k in saved_online)

@@ -24,5 +24,6 @@ from .pgd import apgd, apgd_checkpoints, pgd
 from .sanity_checks import convergence, judge, pgd_attack, rejudge, sanity
 
 __all__ = ["fgsm", "fgsm_step", "fgsm_minimal", "deepfool", "local_search", "EOT", "bim",
-           "pgd", "apgd", "apgd_checkpoints", "bpda", "random_noise", "input_gradient", "gradient_view", "project", "LOSSES",
+           "pgd", "apgd", "apgd_checkpoints", "bpda", "random_noise", "input_gradient",
+           "gradient_view", "project", "LOSSES",
            "pgd_attack", "sanity", "judge", "rejudge", "convergence"]

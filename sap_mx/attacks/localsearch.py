@@ -79,6 +79,7 @@ def local_search(predict, x: np.ndarray, label: int, *, r: float = 1.5, p: float
         around = np.arange(-d, d + 1)
         near = (chosen[:, None, None, :] + np.stack(np.meshgrid(around, around, indexing="ij"),
                                                     axis=-1)[None]).reshape(-1, 2)
-        inside = (near[:, 0] >= 0) & (near[:, 0] < height) & (near[:, 1] >= 0) & (near[:, 1] < width)
+        inside = ((near[:, 0] >= 0) & (near[:, 0] < height)
+                  & (near[:, 1] >= 0) & (near[:, 1] < width))
         locations = np.unique(near[inside], axis=0)
     return None

@@ -201,7 +201,8 @@ def convergence(accuracies: Mapping[tuple[int, int], float], n: int,
     if joint in ((steps[-1], eot0), (steps0, eots[-1])):
         joint = None  # one ladder holds the longest run of both: nothing ran together
     elif joint in accuracies:
-        text += f"; {joint[0]} steps x {joint[1]} EOT samples together: {100 * accuracies[joint]:.1f}%"
+        text += (f"; {joint[0]} steps x {joint[1]} EOT samples together: "
+                 f"{100 * accuracies[joint]:.1f}%")
         # against the stronger end of the two ladders: together they must find no more
         stronger = min(((steps[-1], eot0), (steps0, eots[-1])), key=accuracies.get)
         pairs += ((joint, stronger, f"{joint[0]} steps x {joint[1]} EOT samples together"),)

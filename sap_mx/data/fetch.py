@@ -51,7 +51,8 @@ def fetch_fashion_mnist() -> str:
             _download_with_gluon()
             return "Fashion-MNIST: downloaded with Gluon to $MXNET_HOME/datasets/fashion-mnist"
         except Exception as err:  # noqa: BLE001 - a failed download must not fail the install
-            return f"Fashion-MNIST: download failed ({type(err).__name__}); see docs/fashion-mnist.md"
+            return (f"Fashion-MNIST: download failed ({type(err).__name__}); see "
+                    "docs/fashion-mnist.md")
     return ("Fashion-MNIST: not installed (no apt-get as root, no network): `sudo apt-get install "
             "dataset-fashion-mnist`, or copy its four IDX files into a folder and set DATA_DIR")
 

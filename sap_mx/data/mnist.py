@@ -56,7 +56,8 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     except (OSError, EOFError, zlib.error) as err:
-        raise DataNotFound(f"{path} is corrupt or truncated ({type(err).__name__}); {fix}") from None
+        raise DataNotFound(f"{path} is corrupt or truncated ({type(err).__name__}); "
+                           f"{fix}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08 or raw[3] == 0:
         raise DataNotFound(f"{path} is not an unsigned-byte IDX file (bad header); {fix}")
     ndim = raw[3]

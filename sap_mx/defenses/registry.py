@@ -151,7 +151,8 @@ def defend(net: Block, name: str, **params) -> Block:
         inner = {id(b.act) for b in walk(net) if isinstance(b, DefendedActivation)}
 
         def visit(original, dup):
-            if isinstance(original, DefendedActivation) or (is_relu(original) and id(original) not in inner):
+            if isinstance(original, DefendedActivation) or (is_relu(original)
+                                                            and id(original) not in inner):
                 found.append(original)
                 return DefendedActivation(dup, spec.make(**clean))
             return dup

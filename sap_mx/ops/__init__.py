@@ -81,7 +81,8 @@ def backend() -> str:
         if _resolved is not None:
             return _resolved
         if _requested not in BACKENDS:
-            raise ValueError(f"SAP_MX_BACKEND={_requested!r} is not a backend; valid: {', '.join(BACKENDS)}")
+            raise ValueError(f"SAP_MX_BACKEND={_requested!r} is not a backend; valid: "
+                             f"{', '.join(BACKENDS)}")
         if _requested == "python":
             _resolved = "python"
         elif _requested == "native":
@@ -91,9 +92,10 @@ def backend() -> str:
             try:
                 _load_native()
                 _resolved = "native"
-            except Exception as err:  # no compiler, old glibc, read-only install...
+            except Exception as err:  # noqa: BLE001 - no compiler, old glibc, read-only...
                 warnings.warn(f"sap_mx: native SAP operator unavailable ({err}); using the slower "
-                              "Python sampler (same law). Run `python -m sap_mx.ops.build` to see why.",
+                              "Python sampler (same law). Run `python -m sap_mx.ops.build` to "
+                              "see why.",
                               RuntimeWarning, stacklevel=2)
                 _resolved = "python"
         return _resolved
@@ -122,8 +124,9 @@ def sap(F, x, frac: float, independent: bool = False, relu: bool = False):
     values and gradients as :func:`sap_with_mask` under the same seed.
     """
     if backend() == "native":
-        out = getattr(F, NATIVE_OP)(_rows(F, x), frac=float(frac), independent=int(bool(independent)),
-                                    relu=int(bool(relu)), with_mask=0)
+        out = getattr(F, NATIVE_OP)(_rows(F, x), frac=float(frac),
+                                    independent=int(bool(independent)), relu=int(bool(relu)),
+                                    with_mask=0)
         return _unrows(F, out[0] if isinstance(out, (list, tuple)) else out, x)
     return sap_with_mask(F, x, frac, independent, relu)[0]
 

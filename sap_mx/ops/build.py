@@ -37,7 +37,8 @@ def _mxnet_dirs() -> tuple[Path, Path]:
     root = Path(mxnet.__file__).resolve().parent
     include, lib_api = root / "include", root / "src" / "lib_api.cc"
     if not (include / "mxnet" / "lib_api.h").is_file() or not lib_api.is_file():
-        raise BuildError(f"this mxnet install ({root}) lacks include/mxnet/lib_api.h or src/lib_api.cc")
+        raise BuildError(f"this mxnet install ({root}) lacks include/mxnet/lib_api.h or "
+                         "src/lib_api.cc")
     return include, lib_api
 
 
@@ -91,8 +92,8 @@ def library_path() -> Path:
 
 def _compile(cxx: str, out: Path, use_mvec: bool) -> subprocess.CompletedProcess:
     include, lib_api = _mxnet_dirs()
-    cmd = [cxx, "-std=c++17", "-O3", "-ffp-contract=off", "-shared", "-fPIC", "-fopenmp", f"-I{include}",
-           str(SOURCE), str(lib_api), "-o", str(out)]
+    cmd = [cxx, "-std=c++17", "-O3", "-ffp-contract=off", "-shared", "-fPIC", "-fopenmp",
+           f"-I{include}", str(SOURCE), str(lib_api), "-o", str(out)]
     if use_mvec:
         cmd[1:1] = ["-DSAPMX_USE_MVEC"]
         cmd.append("-lmvec")
