@@ -27,7 +27,7 @@ import numpy as np
 from mxnet import gluon
 
 from runkit import (RunFolder, UsageError, arg, cli_main, manifest, parse_dataclass_args,
-                    progress_bar, seed_all)
+                    progress_bar, rel, seed_all)
 from runkit.figures import pyplot, save_figure
 from sap_mx.data import augment
 from sap_mx.evaluate import accuracy
@@ -305,7 +305,7 @@ def train(args: Args) -> dict:
                   **({k: history[-1][k] for k in history[-1] if k.startswith("test_acc")}
                      if history else {}),
                   "profile": args.profile, "data": data_label, "seed": args.seed, "git_sha": sha,
-                  "run_dir": str(run_dir)}
+                  "run_dir": rel(run_dir)}   # relative to the repository: no machine paths
         if done:
             run.finish(record if rank == 0 else None, net.save_parameters,
                        "final.params" if rank == 0 else f"final.rank{rank}.params")
