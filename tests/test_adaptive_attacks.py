@@ -9,6 +9,7 @@ import sap_mx
 from sap_mx.attacks import apgd, apgd_checkpoints, bpda, fgsm, input_gradient, pgd
 from sap_mx.data import synthetic_digits
 from sap_mx.models import get_model
+from test_ce_direction import exact_dz
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +51,17 @@ def test_pgd_with_one_sample_on_a_dense_model_is_plain_pgd(trained_mlp):
     eps, step = 0.1, 0.025
     mx.random.seed(5)
     ours = pgd(net, x, y, eps, steps=6, step_size=step, clip=(0.0, 1.0)).asnumpy()
-    # plain PGD written out with autograd, same random start
+    # plain PGD written out with autograd, same random start; the cross-entropy's gradient at
+    # the logits in exact float64 arithmetic (Gluon's float32 loss flips or zeroes it on
+    # confident images, tests/test_ce_direction.py), back through the network
     mx.random.seed(5)
     x0 = mx.nd.array(x)
     xa = mx.nd.clip(x0 + mx.nd.random.uniform(-eps, eps, shape=x0.shape), 0, 1)
     for _ in range(6):
         xa.attach_grad()
         with autograd.record():
-            loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(xa), mx.nd.array(y)).sum()
-        loss.backward()
+            logits = net(xa)
+        logits.backward(mx.nd.array(exact_dz(logits.asnumpy(), y)))
         stepped = xa + step * mx.nd.sign(xa.grad)
         xa = mx.nd.clip(mx.nd.minimum(mx.nd.maximum(stepped, x0 - eps), x0 + eps), 0, 1)
     np.testing.assert_allclose(ours, xa.asnumpy(), atol=1e-6)
