@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from runkit import UsageError, arg, cli_main, parse_dataclass_args, rel
-from sap_mx.io import write_text
+from runkit.markdown import replace_block
 
 from . import claims, datasets
 from .headline import ADAPTIVE_EPS, PAPER_ATTACK, PAPER_EPS, WORST, _read_csv, _results
@@ -132,16 +132,10 @@ def render(before: Mapping, after: Mapping, before_verdicts: Mapping, after_verd
 def update_doc(doc: Path, dataset: str, lines: list[str]) -> Path:
     """Replace the block between the dataset's markers in ``doc`` (appended at its end the
     first time)."""
-    begin, end = f"<!-- before-after:{dataset}:begin -->", f"<!-- before-after:{dataset}:end -->"
-    text = doc.read_text(encoding="utf-8")
-    block = "\n".join([begin, *lines, end])
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    write_text(doc, text)
-    return doc
+    replace_block(doc, f"<!-- before-after:{dataset}:begin -->",
+                  f"<!-- before-after:{dataset}:end -->", lines, append=True,
+                  what="the before -> after table")
+    return Path(doc)
 
 
 # ---------------------------------------------------------------------------------------------

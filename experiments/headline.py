@@ -30,7 +30,7 @@ import numpy as np
 
 from runkit import ROOT, UsageError, arg, cli_main, parse_dataclass_args, rel
 from sap_mx import metrics
-from sap_mx.io import write_text
+from runkit.markdown import block_span, replace_block
 
 from . import claims, datasets, track
 from .adaptive import IMAGE_FAMILY
@@ -370,12 +370,7 @@ def _cost_table(costs: Sequence[StepCost], bench_csv: Path) -> list[str]:
 
 def readme_block(text: str, dataset: str) -> tuple[int, int]:
     """Start and end offsets of the block's content in the README ``text``."""
-    begin, end = _markers(dataset)
-    i, j = text.find(begin), text.find(end)
-    if i < 0 or j < i:
-        raise UsageError(f"the README has no '{begin}' ... '{end}' block; add the two marker "
-                         "lines where the headline goes")
-    return i + len(begin), j
+    return block_span(text, *_markers(dataset), what="the headline")
 
 
 def update_readme(results_dir: Path, *, dataset: str, profile: str, readme: Path | None = None,
@@ -383,15 +378,10 @@ def update_readme(results_dir: Path, *, dataset: str, profile: str, readme: Path
                   bench_csv: Path | None = None) -> bool:
     """Rewrite the README's block (or with ``check`` only compare); True when it was current.
     ``readme``: default ``README``, the repository's; the rest as `render`."""
-    readme = Path(readme or README)
-    text = readme.read_text(encoding="utf-8")
-    i, j = readme_block(text, dataset)
-    block = "\n" + "\n".join(render(results_dir, dataset=dataset, profile=profile, seed=seed,
-                                     models_dir=models_dir, bench_csv=bench_csv)) + "\n"
-    current = text[i:j] == block
-    if not current and not check:
-        write_text(readme, text[:i] + block + text[j:])
-    return current
+    return replace_block(readme or README, *_markers(dataset),
+                         render(results_dir, dataset=dataset, profile=profile, seed=seed,
+                                models_dir=models_dir, bench_csv=bench_csv),
+                         check=check, what="the headline")
 
 
 @dataclass

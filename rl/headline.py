@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runkit import ROOT, UsageError, arg, cli_main, parse_dataclass_args, rel
-from sap_mx.io import write_text
+from runkit.markdown import block_span, replace_block
 
 from .profiles import ATARI
 from .table import (TRAINED, _ours, game_cells, game_lines, random_text,
@@ -110,25 +110,14 @@ def render(results_dir: Path, profile: str = HEADLINE_PROFILE) -> list[str]:
 
 def readme_block(text: str) -> tuple[int, int]:
     """Start and end offsets of the block's content in the README ``text``."""
-    begin, end = MARKERS
-    i, j = text.find(begin), text.find(end)
-    if i < 0 or j < i:
-        raise UsageError(f"the README has no '{begin}' ... '{end}' block; add the two marker "
-                         "lines where the Atari headline goes")
-    return i + len(begin), j
+    return block_span(text, *MARKERS, what="the Atari headline")
 
 
 def update_readme(results_dir: Path, *, readme: Path | None = None, check: bool = False,
                   profile: str = HEADLINE_PROFILE) -> bool:
     """Rewrite the README's block (with ``check`` only compare); True when it was current."""
-    readme = Path(readme or README)
-    text = readme.read_text(encoding="utf-8")
-    i, j = readme_block(text)
-    block = "\n" + "\n".join(render(results_dir, profile)) + "\n"
-    current = text[i:j] == block
-    if not current and not check:
-        write_text(readme, text[:i] + block + text[j:])
-    return current
+    return replace_block(readme or README, *MARKERS, render(results_dir, profile), check=check,
+                         what="the Atari headline")
 
 
 @dataclass

@@ -237,3 +237,20 @@ def test_rel_keeps_a_symlinked_results_folder_inside_the_repository(tmp_path, mo
     monkeypatch.setattr(paths, "ROOT", repo)
     assert paths.rel(repo / "results" / "ds" / "run") == "results/ds/run"
     assert paths.rel(tmp_path / "outside") == str((tmp_path / "outside").resolve())
+
+
+def test_replace_block_rewrites_only_between_its_markers(tmp_path):
+    from runkit import UsageError
+    from runkit.markdown import replace_block
+
+    doc = tmp_path / "doc.md"
+    doc.write_text("head\n<!-- b -->\nold\n<!-- e -->\ntail\n")
+    assert replace_block(doc, "<!-- b -->", "<!-- e -->", ["new"], check=True) is False
+    assert "old" in doc.read_text()                                  # check writes nothing
+    assert replace_block(doc, "<!-- b -->", "<!-- e -->", ["new"]) is False
+    assert doc.read_text() == "head\n<!-- b -->\nnew\n<!-- e -->\ntail\n"
+    assert replace_block(doc, "<!-- b -->", "<!-- e -->", ["new"]) is True
+    with pytest.raises(UsageError, match="^the file has no '<!-- x -->' ... '<!-- y -->' block"):
+        replace_block(doc, "<!-- x -->", "<!-- y -->", ["z"])
+    replace_block(doc, "<!-- x -->", "<!-- y -->", ["z"], append=True)
+    assert doc.read_text().endswith("tail\n\n<!-- x -->\nz\n<!-- y -->\n")
