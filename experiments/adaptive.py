@@ -350,9 +350,8 @@ def worst_case_rows(store: KeyedRows, meta: dict, tasks: list[tuple[dict, float]
     ``worst-case`` row, or none while any is missing."""
     out = []
     for eps in dict.fromkeys(e for _, e in tasks):
-        same = [spec for spec, e in tasks if e == eps
-                and spec_meta(meta, spec)["predict_mc"] == meta["predict_mc"]]
-        rows = [store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
+        same = [spec for spec, e in tasks if e == eps]
+        rows = [store.rows.get(store.key({**meta, **spec, "eps": eps}))
                 for spec in same]
         if any(r is None or not r.get("correct") for r in rows):
             continue
@@ -390,14 +389,6 @@ def rejudge_rows(store: KeyedRows) -> None:
             changed.append({**row, "sanity_ok": ok, "sanity": reason})
     if changed:
         store.add(changed)
-
-
-def spec_meta(meta: dict, spec: dict) -> dict:
-    """The row settings of one attack: Khan et al.'s protocol (MNIST's paper attack) predicts
-    with one stochastic pass, every other attack with the model's prediction passes."""
-    if meta["family"] == "mnist" and spec["attack"] == "paper":
-        return {**meta, "predict_mc": 1}
-    return meta
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,7 +454,7 @@ def run(args: Args) -> list[Path]:
         current.append(meta)
 
         def done(spec, eps):
-            row = store.rows.get(store.key({**spec_meta(meta, spec), **spec, "eps": eps}))
+            row = store.rows.get(store.key({**meta, **spec, "eps": eps}))
             return row is not None and bool(row.get("correct"))  # older rows lack the masks
 
         todo = [(spec, eps) for spec, eps in tasks if not done(spec, eps)]
@@ -483,18 +474,17 @@ def run(args: Args) -> list[Path]:
                                                           is_sap=is_sap, judge=judge)
             bar = progress_bar(args.progress, len(todo), f"{key} adaptive", unit="task")
             for spec, eps in todo:
-                row_meta = spec_meta(meta, spec)
-                partial = Partial(out, repr(sorted({**row_meta, **spec, "eps": eps,
+                partial = Partial(out, repr(sorted({**meta, **spec, "eps": eps,
                                                     "batch": b.batch,
                                                     "data": data_label}.items())))
                 attack_key = f"{key}/{spec['attack']}/{eps}"
                 mask = robust_resumable(
                     net, x, y, make_attack(net, eps, spec, family.clip, twin),
-                    predict_mc=row_meta["predict_mc"], batch=b.batch, partial=partial,
+                    predict_mc=meta["predict_mc"], batch=b.batch, partial=partial,
                     reseed=lambda s, k=attack_key: seed_all(args.seed,
                                                             zlib.crc32(f"{k}/{s}".encode())),
                     judge=judge)
-                store.add([{**row_meta, **spec, "eps": eps,
+                store.add([{**meta, **spec, "eps": eps,
                             "accuracy": round(float(mask.mean()), 6),
                             "attack_model": attack_model(spec["attack"]),
                             "mc_samples": spec["eot_samples"], "sanity_ok": ok,
@@ -577,7 +567,7 @@ def draw(store: KeyedRows, current: list[dict], path: Path, args: Args, title: s
     for meta in current:
         mine = [r for r in store.rows.values()
                 if all(str(r[k]) == str(meta[k]) for k in meta if k != "predict_mc")
-                and str(r["predict_mc"]) == str(spec_meta(meta, r)["predict_mc"])]
+                and str(r["predict_mc"]) == str(meta["predict_mc"])]
         label = titles.get(meta["model"]) or model_label(meta["model"], meta["defense"],
                                                          meta["param"])
         panels.append((panel_title(label, mine), mine))
